@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { XdsError } from "./xds-error.js";
+
+/** Cache settings; every field has the default shown. */
+export const CacheConfig = z
+  .object({
+    /** go-control-plane's `ads` flag: hold a named response until every resource of the type is named. */
+    ads: z.boolean().default(false),
+    /** ShardedCache: how many shards node keys hash into. */
+    shards: z.number().int().min(1).max(1024).default(16),
+    /** Responses a watch may have pending before older ones are dropped (the newest is kept). */
+    watchBuffer: z.number().int().min(1).default(16),
+    /** Clear a node's snapshot once it has had no stream for this long. Default: never. */
+    snapshotTtlMs: z.number().int().positive().optional(),
+    /** Open watches one node key may hold. */
+    maxWatchesPerNode: z.number().int().min(1).default(1000),
+    /** How often resources with a TTL are heartbeated. */
+    heartbeatIntervalMs: z.number().int().positive().default(10_000),
+  })
+  .strict();
+/** {@link CacheConfig} after defaults are applied. */
+export type CacheConfig = z.output<typeof CacheConfig>;
+/** What {@link CacheConfig} accepts: every field optional. */
+export type CacheConfigInput = z.input<typeof CacheConfig>;
+
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, "expected HOST:PORT, e.g. 127.0.0.1:18000 or [::1]:18000");
+
+/** Server settings; every field has the default shown. */
+export const ServerConfig = z
+  .object({
+    address: address.default("127.0.0.1:18000"),
+    /** Streams one HTTP/2 connection may open at once. */
+    maxConcurrentStreams: z.number().int().min(1).default(1000),
+    /** Largest request message accepted, in bytes (gRPC's default is 4 MiB). */
+    maxReceiveMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
+    /** Largest response message sent, in bytes. */
+    maxSendMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
+    /** Resource names one request may carry. */
+    maxNamesPerRequest: z.number().int().min(1).default(10_000),
+    /** New streams per second across the server (token bucket); 0 turns the limit off. */
+    newStreamsPerSecond: z.number().min(0).default(0),
+    keepalive: z
+      .object({
+        /** HTTP/2 PING interval on idle connections. */
+        intervalMs: z.number().int().positive().default(30_000),
+        /** Close a connection whose PING is not answered within this. */
+        timeoutMs: z.number().int().positive().default(10_000),
+      })
+      .strict()
+      .default({ intervalMs: 30_000, timeoutMs: 10_000 }),
+    /** How long shutdown lets open streams drain before ending them with UNAVAILABLE. */
+    drainTimeoutMs: z.number().int().min(0).default(5_000),
+  })
+  .strict();
+/** {@link ServerConfig} after defaults are applied. */
+export type ServerConfig = z.output<typeof ServerConfig>;
+/** What {@link ServerConfig} accepts: every field optional. */
+export type ServerConfigInput = z.input<typeof ServerConfig>;
+
+/**
+ * Validates `input` against a schema and applies its defaults. An invalid value
+ * throws an {@link XdsError} `invalid_config` whose `details.field` is the
+ * dotted path of the first bad field and `details.reason` why it is bad.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what = "config"): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.map(String).join(".") || "(root)";
+  const reason = issue?.message ?? "invalid";
+  const all = result.error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`);
+  throw new XdsError("invalid_config", `invalid ${what}: ${all.join("; ")}`, { field, reason });
+}
