@@ -53,7 +53,10 @@ function canonicalize(schema: DescMessage, message: Message, registry: Registry 
       init[member.localName] = canonicalValue(member, value, registry);
     }
   }
-  return create(schema, init as never);
+  const out = create(schema, init as never);
+  // Fields this build's protos do not know (a newer Envoy's) stay in the encoding.
+  if (message.$unknown) out.$unknown = message.$unknown;
+  return out;
 }
 
 function canonicalValue(field: DescField, value: unknown, registry: Registry | undefined): unknown {

@@ -25,7 +25,8 @@ export type CacheConfigInput = z.input<typeof CacheConfig>;
 
 const address = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, "expected HOST:PORT, e.g. 127.0.0.1:18000 or [::1]:18000");
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, "expected HOST:PORT, e.g. 127.0.0.1:18000 or [::1]:18000")
+  .refine((value) => Number(/:(\d+)$/.exec(value)?.[1] ?? 0) <= 65_535, "expected a port from 0 to 65535");
 
 /** Server settings; every field has the default shown. */
 export const ServerConfig = z
@@ -75,9 +76,14 @@ export type ServerConfigInput = z.input<typeof ServerConfig>;
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what = "config"): z.output<S> {
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
+  // An unknown key is reported at its object's path; name the key itself.
+  const pathOf = (i: z.core.$ZodIssue) =>
+    (i.code === "unrecognized_keys" && i.keys[0] !== undefined ? [...i.path, i.keys[0]] : i.path)
+      .map(String)
+      .join(".") || "(root)";
   const issue = result.error.issues[0];
-  const field = issue?.path.map(String).join(".") || "(root)";
+  const field = issue ? pathOf(issue) : "(root)";
   const reason = issue?.message ?? "invalid";
-  const all = result.error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`);
+  const all = result.error.issues.map((i) => `${pathOf(i)}: ${i.message}`);
   throw new XdsError("invalid_config", `invalid ${what}: ${all.join("; ")}`, { field, reason });
 }

@@ -16,6 +16,7 @@ export {
   ResourceTypeRegistry,
 } from "./resource-type.js";
 export { AdsSendOrder, FullStateTypes, sendRank, TypeUrl } from "./type-url.js";
+export { assertValid, type ValidateOptions, type Violation, validateResource } from "./validate.js";
 export { versionOf } from "./version.js";
 export type { XdsErrorDetails } from "./xds-error.js";
 export { XdsError } from "./xds-error.js";

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { create, equals, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  equals,
+  fromBinary,
+  fromJson,
+  type JsonValue,
+  toBinary,
+  toJson,
+} from "@bufbuild/protobuf";
 import { AnySchema, anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { messageSchema, protoSource, ResourceTypeUrl, registry } from "@nebucloud/xds-proto";
 import { Cluster_DiscoveryType, ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/cluster_pb";
@@ -8,7 +17,7 @@ import { RouterSchema } from "@nebucloud/xds-proto/envoy/extensions/filters/http
 import { HttpConnectionManagerSchema } from "@nebucloud/xds-proto/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
 import { sampleMessage } from "./sample-message.js";
 
-const messages = [...registry].filter((t) => t.kind === "message");
+const messages = [...registry].filter((t): t is DescMessage => t.kind === "message");
 
 describe("the registry", () => {
   it("holds every generated message (more than a thousand)", () => {
@@ -60,7 +69,7 @@ describe("the registry", () => {
       json["@type"],
       "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
     );
-    const unpacked = anyUnpack(fromJson(AnySchema, json, { registry }), registry);
+    const unpacked = anyUnpack(fromJson(AnySchema, json as JsonValue, { registry }), registry);
     assert.ok(unpacked && equals(HttpConnectionManagerSchema, hcm, unpacked as never));
   });
 });

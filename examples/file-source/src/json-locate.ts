@@ -1,0 +1,91 @@
+import type { DescField, DescMessage, Registry } from "@bufbuild/protobuf";
+
+/** Well-known types whose JSON form is not an object of their fields. */
+const opaqueJson = new Set([
+  "google.protobuf.Duration",
+  "google.protobuf.Timestamp",
+  "google.protobuf.FieldMask",
+  "google.protobuf.Struct",
+  "google.protobuf.Value",
+  "google.protobuf.ListValue",
+  "google.protobuf.Empty",
+  "google.protobuf.DoubleValue",
+  "google.protobuf.FloatValue",
+  "google.protobuf.Int64Value",
+  "google.protobuf.UInt64Value",
+  "google.protobuf.Int32Value",
+  "google.protobuf.UInt32Value",
+  "google.protobuf.BoolValue",
+  "google.protobuf.StringValue",
+  "google.protobuf.BytesValue",
+]);
+
+/** Where in a JSON resource a decoding problem is, as a proto field path. */
+export interface JsonProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * Walks proto3 JSON against its schema and returns the first key that is not
+ * a field (or an `@type` the registry does not know), with its path. protobuf-es
+ * says which key is unknown but not where; a user editing a deep Listener needs
+ * the where.
+ */
+export function locateJsonProblem(
+  schema: DescMessage,
+  json: unknown,
+  registry: Registry,
+  path = "",
+): JsonProblem | undefined {
+  if (opaqueJson.has(schema.typeName)) return undefined;
+  if (schema.typeName === "google.protobuf.Any") {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+    const { "@type": typeUrl, ...rest } = json as Record<string, unknown>;
+    if (typeof typeUrl !== "string") return { path, message: 'an Any needs an "@type"' };
+    const inner = registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
+    if (!inner) return { path: join(path, "@type"), message: `unknown @type ${JSON.stringify(typeUrl)}` };
+    if (opaqueJson.has(inner.typeName)) return undefined;
+    return locateJsonProblem(inner, rest, registry, path);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { path, message: `expected an object (${schema.typeName})` };
+  }
+  for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
+    const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
+    if (!field) return { path: join(path, key), message: `unknown field ${JSON.stringify(key)} in ${schema.typeName}` };
+    if (value === null) continue;
+    const problem = locateField(field, value, registry, join(path, field.name));
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function locateField(field: DescField, value: unknown, registry: Registry, path: string): JsonProblem | undefined {
+  switch (field.fieldKind) {
+    case "message":
+      return locateJsonProblem(field.message, value, registry, path);
+    case "list":
+      if (!Array.isArray(value)) return { path, message: "expected a list" };
+      if (field.listKind !== "message") return undefined;
+      for (const [i, item] of value.entries()) {
+        const problem = locateJsonProblem(field.message, item, registry, `${path}[${i}]`);
+        if (problem) return problem;
+      }
+      return undefined;
+    case "map":
+      if (typeof value !== "object" || Array.isArray(value)) return { path, message: "expected an object (map)" };
+      if (field.mapKind !== "message") return undefined;
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+        const problem = locateJsonProblem(field.message, item, registry, `${path}[${JSON.stringify(key)}]`);
+        if (problem) return problem;
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}

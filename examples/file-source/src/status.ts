@@ -1,0 +1,87 @@
+import type { XdsServerHandle } from "@nebucloud/xds-server";
+import type { FileSource } from "./file-source.js";
+
+/** What the status page shows, served as JSON at `/debug/status`. */
+export function statusJson(source: FileSource, handle: XdsServerHandle) {
+  const nodes = handle.streams().map((stream) => ({
+    stream: stream.info.id,
+    kind: stream.info.kind,
+    nodeId: stream.node?.id ?? "",
+    cluster: stream.node?.cluster ?? "",
+    group: source.groupOf(stream.node),
+    connectedAt: new Date(stream.openedAt).toISOString(),
+    types: stream.status().map((t) => ({
+      typeUrl: t.typeUrl,
+      type: t.typeUrl.slice(t.typeUrl.lastIndexOf(".") + 1),
+      sent: t.sentVersion,
+      acked: t.ackedVersion,
+      state: t.nack
+        ? "NACKED"
+        : t.sentVersion === ""
+          ? "REQUESTED"
+          : t.ackedVersion === t.sentVersion
+            ? "ACKED"
+            : "SENT",
+      nack: t.nack?.message ?? null,
+      resources: t.returned.size,
+    })),
+  }));
+  return { reload: source.status, nodes };
+}
+
+/** The status page: a static shell that polls `/debug/status` every second. */
+export const statusPageHtml = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>nebucloud-xds file-source</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #1d2330; }
+  h1 { font-size: 1.4rem; margin: 0 0 .2rem; } h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+  table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #dde; vertical-align: top; }
+  th { background: #f3f4f8; font-weight: 600; } code { font-size: 12px; }
+  .ok { color: #137333; } .bad { color: #b3261e; font-weight: 600; } .muted { color: #667; }
+  .ACKED { color: #137333; } .NACKED { color: #b3261e; font-weight: 600; } .SENT, .REQUESTED { color: #8a6d00; }
+  pre.error { background: #fdecea; border: 1px solid #f3b8b3; padding: .6rem; white-space: pre-wrap; }
+</style>
+</head>
+<body>
+<h1>nebucloud-xds file-source</h1>
+<div class="muted" id="updated">loading…</div>
+<h2>Config</h2>
+<div id="reload"></div>
+<h2>Connected nodes</h2>
+<table id="nodes"><thead><tr><th>Node</th><th>Group</th><th>Stream</th><th>Type</th><th>State</th><th>Version sent</th><th>Version acked</th><th>Resources</th><th>NACK message</th></tr></thead><tbody></tbody></table>
+<script>
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;","\\"":"&quot;","'":"&#39;"}[c]));
+const short = (v) => v ? esc(v.slice(0, 12)) : '<span class="muted">–</span>';
+async function refresh() {
+  try {
+    const s = await (await fetch("/debug/status")).json();
+    const r = s.reload;
+    const counts = Object.entries(r.counts).map(([k, n]) => n + " " + k).join(", ") || "no resources";
+    document.getElementById("reload").innerHTML =
+      '<div>Serving: <b>' + esc(counts) + '</b>' + (r.servingSince ? ' <span class="muted">since ' + esc(r.servingSince) + '</span>' : '') + '</div>' +
+      '<div>Last reload: ' + (r.ok ? '<span class="ok">applied</span>' : '<span class="bad" id="reload-error">rejected</span>') + ' <span class="muted">' + esc(r.at) + '</span></div>' +
+      (r.ok ? '' : '<pre class="error">' + esc(r.problems.map((p) => [p.file, p.resource, p.field && ("field " + p.field), p.message].filter(Boolean).join(": ")).join("\\n")) + '</pre>');
+    const rows = [];
+    for (const n of s.nodes) {
+      if (n.types.length === 0) rows.push('<tr class="node" data-node="' + esc(n.nodeId) + '"><td>' + esc(n.nodeId) + '</td><td>' + esc(n.group) + '</td><td>' + esc(n.kind) + ' #' + n.stream + '</td><td colspan="6" class="muted">no request yet</td></tr>');
+      for (const t of n.types) {
+        rows.push('<tr class="node" data-node="' + esc(n.nodeId) + '"><td>' + esc(n.nodeId) + '</td><td>' + esc(n.group) + '</td><td>' + esc(n.kind) + ' #' + n.stream +
+          '</td><td>' + esc(t.type) + '</td><td class="' + t.state + '">' + t.state + '</td><td><code>' + short(t.sent) + '</code></td><td><code>' + short(t.acked) +
+          '</code></td><td>' + t.resources + '</td><td class="nack">' + (t.nack ? '<span class="bad">' + esc(t.nack) + '</span>' : '') + '</td></tr>');
+      }
+    }
+    document.querySelector("#nodes tbody").innerHTML = rows.join("") || '<tr><td colspan="9" class="muted">no node connected</td></tr>';
+    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    document.getElementById("updated").textContent = "cannot reach the control plane: " + e;
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+`;

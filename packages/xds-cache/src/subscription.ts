@@ -1,0 +1,127 @@
+import { type Resource, versionOf } from "@nebucloud/xds-core";
+import type {
+  DeltaRequest,
+  DeltaResponse,
+  DeltaSubscriptionState,
+  SotwRequest,
+  SotwResponse,
+  SubscriptionState,
+} from "./cache.js";
+
+/** The explicit wildcard name. */
+export const Wildcard = "*";
+
+/** Whether a subscription (wildcard, exact names, `prefix/*` globs) covers `name`. */
+export function covers(state: { wildcard: boolean; subscribed: ReadonlySet<string> }, name: string): boolean {
+  if (state.wildcard || state.subscribed.has(name)) return true;
+  for (const pattern of state.subscribed) {
+    if (pattern.endsWith("/*") && name.startsWith(pattern.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+function hasGlob(subscribed: ReadonlySet<string>): boolean {
+  for (const name of subscribed) if (name.endsWith("/*")) return true;
+  return false;
+}
+
+/** The resources of `all` that a subscription covers, by name. */
+export function selectResources(
+  state: { wildcard: boolean; subscribed: ReadonlySet<string> },
+  all: ReadonlyMap<string, Resource>,
+): Map<string, Resource> {
+  const selected = new Map<string, Resource>();
+  if (state.wildcard || hasGlob(state.subscribed)) {
+    for (const [name, resource] of all) if (covers(state, name)) selected.set(name, resource);
+  } else {
+    for (const name of state.subscribed) {
+      const resource = all.get(name);
+      if (resource) selected.set(name, resource);
+    }
+  }
+  return selected;
+}
+
+/**
+ * The SotW answer to a request from `all` (the cache's resources of the type),
+ * or `undefined` when the client is current or must wait. Shared by every
+ * cache so that they answer alike:
+ * - the version is the content hash of exactly what the client will hold, so an
+ *   unrelated change never causes a push and equal content never differs;
+ * - a NACKed version is not sent again (go-control-plane #962);
+ * - full-state types (CDS, LDS) carry every subscribed resource; the others
+ *   only what changed, and are not answered when nothing did (a subscribed
+ *   resource the client holds being removed counts as a change: the answer may
+ *   then carry no resource, only the new version and returned map).
+ */
+export function answerSotw(
+  request: SotwRequest,
+  state: SubscriptionState,
+  all: ReadonlyMap<string, Resource>,
+  fullState: boolean,
+): SotwResponse | undefined {
+  const selected = selectResources(state, all);
+  const returned = new Map<string, string>();
+  for (const [name, resource] of selected) returned.set(name, resource.version);
+  const version = versionOf(selected.values());
+  if (version === request.versionInfo && sameVersions(state.returned, returned)) return undefined;
+  if (version === state.nackedVersion) return undefined;
+  let resources: Resource[];
+  if (fullState) {
+    resources = [...selected.values()];
+  } else {
+    resources = [];
+    for (const [name, resource] of selected) {
+      if (state.returned.get(name) !== resource.version) resources.push(resource);
+    }
+    // The client may hold these already from an earlier stream: its version says so.
+    // But a subscribed resource it holds that no longer exists must still move
+    // its version and returned map on, even though nothing is left to send.
+    if (resources.length === 0 && !heldButGone(state, all)) return undefined;
+  }
+  return { request, typeUrl: request.typeUrl, version, resources, returned, heartbeat: false };
+}
+
+/** Whether the client holds a resource it still subscribes to that `all` no longer has. */
+function heldButGone(state: SubscriptionState, all: ReadonlyMap<string, Resource>): boolean {
+  for (const name of state.returned.keys()) if (!all.has(name) && covers(state, name)) return true;
+  return false;
+}
+
+function sameVersions(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  // A reconnecting client holds what its version says even though this stream sent nothing yet.
+  if (a.size === 0) return true;
+  if (a.size !== b.size) return false;
+  for (const [name, version] of a) if (b.get(name) !== version) return false;
+  return true;
+}
+
+/**
+ * The delta answer to a subscription from `all`, or `undefined` when the
+ * client holds exactly what it subscribed to. Sends what is new or changed,
+ * and removes what the client holds but no longer exists.
+ */
+export function answerDelta(
+  request: DeltaRequest,
+  state: DeltaSubscriptionState,
+  all: ReadonlyMap<string, Resource>,
+  systemVersion: string,
+): DeltaResponse | undefined {
+  const resources: Resource[] = [];
+  const removed: string[] = [];
+  const nextVersions = new Map(state.versions);
+  for (const [name, resource] of selectResources(state, all)) {
+    if (state.versions.get(name) !== resource.version) {
+      resources.push(resource);
+      nextVersions.set(name, resource.version);
+    }
+  }
+  for (const name of state.versions.keys()) {
+    if (!all.has(name)) {
+      removed.push(name);
+      nextVersions.delete(name);
+    }
+  }
+  if (resources.length === 0 && removed.length === 0) return undefined;
+  return { request, typeUrl: request.typeUrl, systemVersion, resources, removed, nextVersions };
+}

@@ -1,0 +1,234 @@
+import { create } from "@bufbuild/protobuf";
+import type { Cache, DeltaResponse, Watch } from "@nebucloud/xds-cache";
+import { defaultResourceTypes, type ResourceTypeRegistry, sendRank, TypeUrl, XdsError } from "@nebucloud/xds-core";
+import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
+import {
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  DeltaDiscoveryResponseSchema,
+} from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+import { wrapped } from "./discovery-response.js";
+import type { TypeStatus } from "./sotw-stream.js";
+
+const legacyWildcardTypes: ReadonlySet<string> = new Set([TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.ScopedRoute]);
+
+/** Hooks a delta stream calls; all optional. */
+export interface DeltaStreamHooks {
+  onRequest?(request: DeltaDiscoveryRequest, node: Node): void;
+  onResponse?(response: DeltaDiscoveryResponse, node: Node): void;
+  onAck?(typeUrl: string, nonce: string, node: Node): void;
+  onNack?(typeUrl: string, nonce: string, message: string, node: Node): void;
+  onStale?(request: DeltaDiscoveryRequest): void;
+}
+
+/** Options of {@link DeltaStream}. */
+export interface DeltaStreamOptions {
+  readonly cache: Cache;
+  /** Called when a response becomes ready; take it with {@link DeltaStream.takeNext}. */
+  readonly onPending: () => void;
+  /** Per-type services serve one type; ADS (undefined) serves all and requires type_url. */
+  readonly typeUrl?: string | undefined;
+  readonly types?: ResourceTypeRegistry;
+  readonly hooks?: DeltaStreamHooks;
+  readonly maxNamesPerRequest?: number;
+}
+
+interface DeltaTypeState {
+  readonly typeUrl: string;
+  wildcard: boolean;
+  subscribed: Set<string>;
+  versions: Map<string, string>;
+  nonce: string;
+  systemVersion: string;
+  ackedNonce: string;
+  nackMessage: string | undefined;
+  watch: Watch | undefined;
+}
+
+/**
+ * The state machine of one incremental (delta) stream: subscriptions by
+ * resource_names_subscribe/unsubscribe (with `*` and legacy wildcard),
+ * initial_resource_versions on (re)connect, removed_resources when a name goes
+ * away, ACK and NACK by nonce, and one cache watch per type.
+ */
+export class DeltaStream {
+  readonly #options: DeltaStreamOptions;
+  readonly #types: ResourceTypeRegistry;
+  readonly #states = new Map<string, DeltaTypeState>();
+  readonly #pending = new Map<string, DeltaDiscoveryResponse>();
+  #node: Node | undefined;
+  #nonce = 0;
+  #closed = false;
+
+  constructor(options: DeltaStreamOptions) {
+    this.#options = options;
+    this.#types = options.types ?? defaultResourceTypes;
+  }
+
+  get node(): Node | undefined {
+    return this.#node;
+  }
+
+  /** Handles one request; throws an XdsError for one that breaks the protocol. */
+  handle(request: DeltaDiscoveryRequest): void {
+    if (this.#closed) return;
+    if (!this.#node) {
+      if (!request.node?.id) {
+        throw new XdsError("invalid_request", "the first request of a stream must carry node.id", { field: "node.id" });
+      }
+      this.#node = request.node;
+    }
+    const node = this.#node;
+    const typeUrl = request.typeUrl || this.#options.typeUrl;
+    if (!typeUrl) throw new XdsError("invalid_request", "an ADS request must carry type_url", { field: "type_url" });
+    if (this.#options.typeUrl && typeUrl !== this.#options.typeUrl) {
+      throw new XdsError("invalid_request", `this service serves ${this.#options.typeUrl}, not ${typeUrl}`, {
+        field: "type_url",
+        typeUrl,
+      });
+    }
+    if (!this.#types.has(typeUrl)) {
+      throw new XdsError("unknown_type", `unknown type URL ${JSON.stringify(typeUrl)}`, { typeUrl });
+    }
+    const max = this.#options.maxNamesPerRequest ?? 10_000;
+    const count = request.resourceNamesSubscribe.length + request.resourceNamesUnsubscribe.length;
+    if (count > max) {
+      throw new XdsError("invalid_request", `${count} resource names; at most ${max} allowed`, {
+        field: "resource_names_subscribe",
+        limit: max,
+      });
+    }
+    this.#options.hooks?.onRequest?.(request, node);
+    let state = this.#states.get(typeUrl);
+    if (!state) {
+      state = {
+        typeUrl,
+        // Legacy wildcard: the first request of LDS/CDS names nothing.
+        wildcard: request.resourceNamesSubscribe.length === 0 && legacyWildcardTypes.has(typeUrl),
+        subscribed: new Set(),
+        versions: new Map(Object.entries(request.initialResourceVersions)),
+        nonce: "",
+        systemVersion: "",
+        ackedNonce: "",
+        nackMessage: undefined,
+        watch: undefined,
+      };
+      this.#states.set(typeUrl, state);
+    } else if (request.responseNonce !== "") {
+      if (request.responseNonce !== state.nonce) {
+        this.#options.hooks?.onStale?.(request);
+        // A stale ACK may still carry subscription changes; those must apply.
+        if (count === 0) return;
+      } else if (request.errorDetail) {
+        state.nackMessage = request.errorDetail.message;
+        this.#options.hooks?.onNack?.(typeUrl, request.responseNonce, request.errorDetail.message, node);
+      } else {
+        state.ackedNonce = request.responseNonce;
+        state.nackMessage = undefined;
+        this.#options.hooks?.onAck?.(typeUrl, request.responseNonce, node);
+      }
+    }
+    for (const name of request.resourceNamesSubscribe) {
+      if (name === "*") state.wildcard = true;
+      else state.subscribed.add(name);
+    }
+    for (const name of request.resourceNamesUnsubscribe) {
+      if (name === "*") state.wildcard = false;
+      else {
+        state.subscribed.delete(name);
+        // The client drops what it unsubscribed from; a later subscribe must resend it.
+        state.versions.delete(name);
+      }
+    }
+    state.watch?.cancel();
+    this.#pending.delete(typeUrl);
+    const current = state;
+    state.watch = this.#options.cache.createDeltaWatch(
+      { typeUrl, node },
+      { wildcard: state.wildcard, subscribed: state.subscribed, versions: state.versions },
+      (response) => this.#respond(current, response),
+    );
+  }
+
+  #respond(state: DeltaTypeState, response: DeltaResponse): void {
+    if (this.#closed) return;
+    state.watch = undefined;
+    const nonce = String(++this.#nonce);
+    const message = create(DeltaDiscoveryResponseSchema, {
+      systemVersionInfo: response.systemVersion,
+      typeUrl: response.typeUrl,
+      nonce,
+      resources: response.resources.map((r) => wrapped(r, false)),
+      removedResources: [...response.removed],
+    });
+    state.nonce = nonce;
+    state.systemVersion = response.systemVersion;
+    // Like go-control-plane, assume the client applies what it is sent; a NACK
+    // does not roll back, and the next change is sent on top.
+    state.versions = new Map(response.nextVersions);
+    const unsent = this.#pending.get(state.typeUrl);
+    if (unsent) mergeInto(message, unsent);
+    this.#pending.set(state.typeUrl, message);
+    // Re-arm the watch at once: delta needs no ACK before the next change.
+    const current = state;
+    state.watch = this.#options.cache.createDeltaWatch(
+      { typeUrl: state.typeUrl, node: this.#node },
+      { wildcard: state.wildcard, subscribed: state.subscribed, versions: state.versions },
+      (next) => this.#respond(current, next),
+    );
+    this.#options.onPending();
+  }
+
+  /**
+   * The next response to write, or `undefined` when none is ready. Responses
+   * ready at once come in make-before-break order (clusters before endpoints,
+   * listeners before routes); a stream whose client reads slowly holds at most
+   * one unsent response per type, the newest.
+   */
+  takeNext(): DeltaDiscoveryResponse | undefined {
+    if (this.#closed) return undefined;
+    let next: DeltaDiscoveryResponse | undefined;
+    for (const response of this.#pending.values()) {
+      if (!next || sendRank(response.typeUrl) < sendRank(next.typeUrl)) next = response;
+    }
+    if (!next) return undefined;
+    this.#pending.delete(next.typeUrl);
+    if (this.#node) this.#options.hooks?.onResponse?.(next, this.#node);
+    return next;
+  }
+
+  /** What the stream holds per type. */
+  status(): TypeStatus[] {
+    return [...this.#states.values()].map((s) => ({
+      typeUrl: s.typeUrl,
+      wildcard: s.wildcard,
+      subscribed: [...s.subscribed],
+      sentVersion: s.systemVersion,
+      ackedVersion: s.ackedNonce === s.nonce ? s.systemVersion : "",
+      nack: s.nackMessage === undefined ? undefined : { version: s.systemVersion, message: s.nackMessage },
+      returned: s.versions,
+    }));
+  }
+
+  /** Cancels every watch; nothing is sent afterwards. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const state of this.#states.values()) state.watch?.cancel();
+    this.#pending.clear();
+  }
+}
+
+/**
+ * Folds an unsent response into the newer one: the client must still receive
+ * what the older one carried, since the stream already counts it as sent.
+ */
+function mergeInto(newer: DeltaDiscoveryResponse, older: DeltaDiscoveryResponse): void {
+  const byName = new Map(older.resources.map((r) => [r.name, r]));
+  for (const name of newer.removedResources) byName.delete(name);
+  for (const resource of newer.resources) byName.set(resource.name, resource);
+  const removed = new Set(older.removedResources.filter((name) => !byName.has(name)));
+  for (const name of newer.removedResources) removed.add(name);
+  newer.resources = [...byName.values()];
+  newer.removedResources = [...removed];
+}

@@ -1,0 +1,342 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Cache } from "@nebucloud/xds-cache";
+import {
+  defaultResourceTypes,
+  parseConfig,
+  type ResourceTypeRegistry,
+  ServerConfig,
+  type ServerConfigInput,
+  XdsError,
+} from "@nebucloud/xds-core";
+import type { Registry } from "prom-client";
+import type { ServerCallbacks } from "./callbacks.js";
+import { registerCsdsService } from "./csds-service.js";
+import { type DiscoveryContext, perTypeServices, registerDiscoveryServices } from "./discovery-services.js";
+import { HealthStatus, registerHealthService, ServingStatus } from "./health-service.js";
+import { type Logger, silentLogger } from "./logger.js";
+import { registerLrsService } from "./lrs-service.js";
+import { ServerMetrics } from "./metrics.js";
+import { peerKey, peerOf } from "./peer.js";
+import { registerReflectionService } from "./reflection-service.js";
+import { restGateway } from "./rest-gateway.js";
+import { StreamRegistry, type StreamView } from "./stream-registry.js";
+import { TokenBucket } from "./token-bucket.js";
+
+/** TLS material for {@link XdsServerBuilder.withTls}; PEM strings or buffers. */
+export interface TlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** CA bundle that client certificates must chain to (mTLS). */
+  readonly ca?: string | Buffer;
+  /** Refuse clients without a valid certificate. Default false. */
+  readonly requireClientCert?: boolean;
+}
+
+/**
+ * Extra services a part of the server registers (CSDS, LRS, reflection...).
+ * @internal for this package's own modules.
+ */
+export type ServiceRegistration = (router: ConnectRouter, server: ServerParts) => void;
+
+/** What a {@link ServiceRegistration} may use. */
+export interface ServerParts {
+  readonly cache: Cache;
+  readonly types: ResourceTypeRegistry;
+  readonly config: ServerConfig;
+  readonly callbacks: ServerCallbacks;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics | undefined;
+  readonly streams: StreamRegistry;
+  readonly health: HealthStatus;
+}
+
+/** A running server. */
+export interface XdsServerHandle {
+  /** The bound address as HOST:PORT (the real port when 0 was asked for). */
+  readonly address: string;
+  readonly port: number;
+  /** Serving status per service; shutdown turns it NOT_SERVING. */
+  readonly health: HealthStatus;
+  /** The server's metrics, when {@link XdsServerBuilder.withMetrics} was called. */
+  readonly metrics: ServerMetrics | undefined;
+  /** Every open xDS stream, with its node and per-type status. */
+  streams(): StreamView[];
+  /**
+   * Graceful shutdown: health NOT_SERVING, new streams refused, GOAWAY on every
+   * connection, then after the drain timeout the remaining xDS streams end
+   * with UNAVAILABLE so their clients reconnect elsewhere. Resolves once every
+   * connection has closed. Idempotent.
+   */
+  shutdown(): Promise<void>;
+  /** Closes every connection now. */
+  forceShutdown(): void;
+}
+
+/**
+ * Builds an xDS server (see {@link XdsServer.builder}). Each `with*` returns
+ * the builder; `serve` starts it. A builder serves once.
+ */
+export class XdsServerBuilder {
+  #cache: Cache | undefined;
+  #config: ServerConfigInput = {};
+  #metricsRegistry: Registry | undefined;
+  #metrics = false;
+  #health = false;
+  #reflection = false;
+  #tls: TlsOptions | undefined;
+  #callbacks: ServerCallbacks = {};
+  #logger: Logger = silentLogger;
+  #types: ResourceTypeRegistry = defaultResourceTypes;
+  readonly #extra: ServiceRegistration[] = [];
+
+  /** The cache every discovery service answers from. Required. */
+  withCache(cache: Cache): this {
+    this.#cache = cache;
+    return this;
+  }
+
+  /** Server settings ({@link ServerConfig}); validated when `serve` is called. */
+  withConfig(config: ServerConfigInput): this {
+    this.#config = config;
+    return this;
+  }
+
+  /** Prometheus metrics in `registry` (default: a registry of the server's own, on the handle). */
+  withMetrics(registry?: Registry): this {
+    this.#metrics = true;
+    this.#metricsRegistry = registry;
+    return this;
+  }
+
+  /** Serves `grpc.health.v1.Health` for the whole server and each discovery service. */
+  withHealthService(): this {
+    this.#health = true;
+    return this;
+  }
+
+  /**
+   * Serves gRPC server reflection (v1 and v1alpha) for every service the
+   * server registers, reflection included, so grpcurl needs no proto files.
+   */
+  withReflection(): this {
+    this.#reflection = true;
+    return this;
+  }
+
+  /** Serves over TLS, or mTLS with `ca` and `requireClientCert`. */
+  withTls(tls: TlsOptions): this {
+    this.#tls = tls;
+    return this;
+  }
+
+  /** Hooks into streams, requests, responses, NACKs and load reports. */
+  withCallbacks(callbacks: ServerCallbacks): this {
+    this.#callbacks = callbacks;
+    return this;
+  }
+
+  /** Where the server logs (default: nowhere). */
+  withLogger(logger: Logger): this {
+    this.#logger = logger;
+    return this;
+  }
+
+  /** The resource types served (default: Envoy's plus whatever was registered in the default registry). */
+  withResourceTypes(types: ResourceTypeRegistry): this {
+    this.#types = types;
+    return this;
+  }
+
+  /** @internal Adds services (CSDS, LRS, reflection) registered by this package's modules. */
+  withServices(registration: ServiceRegistration): this {
+    this.#extra.push(registration);
+    return this;
+  }
+
+  /**
+   * Starts serving on `address` (HOST:PORT; port 0 picks a free one). Rejects
+   * with an XdsError `invalid_config` for bad settings, or the listen error.
+   */
+  async serve(address?: string): Promise<XdsServerHandle> {
+    const cache = this.#cache;
+    if (!cache) throw new XdsError("invalid_config", "withCache(cache) is required before serve()", { field: "cache" });
+    const config = parseConfig(ServerConfig, { ...this.#config, ...(address ? { address } : {}) }, "server config");
+    const streams = new StreamRegistry();
+    const health = new HealthStatus();
+    const metrics = this.#metrics
+      ? new ServerMetrics(this.#metricsRegistry, () => (cache as { numWatches?: () => number }).numWatches?.() ?? 0)
+      : undefined;
+    const lifecycle = { closing: false, aborters: new Set<(reason: unknown) => void>() };
+    const parts: ServerParts = {
+      cache,
+      types: this.#types,
+      config,
+      callbacks: this.#callbacks,
+      logger: this.#logger,
+      metrics,
+      streams,
+      health,
+    };
+    const discovery: DiscoveryContext = {
+      ...parts,
+      newStreams: config.newStreamsPerSecond > 0 ? new TokenBucket(config.newStreamsPerSecond) : undefined,
+      lifecycle,
+    };
+    const withHealth = this.#health;
+    const withReflection = this.#reflection;
+    const extra = this.#extra;
+    const handler = connectNodeAdapter({
+      grpc: true,
+      grpcWeb: false,
+      connect: false,
+      readMaxBytes: config.maxReceiveMessageBytes,
+      writeMaxBytes: config.maxSendMessageBytes,
+      contextValues: (request) => createContextValues().set(peerKey, peerOf(request)),
+      // Non-gRPC requests on the xDS port: the xDS REST-JSON API (HTTP/2, or
+      // HTTP/1.1 too under TLS through ALPN).
+      fallback: restGateway({ cache, types: this.#types, logger: this.#logger }),
+      routes(router) {
+        registerDiscoveryServices(router, discovery);
+        registerCsdsService(router, parts);
+        registerLrsService(router, parts);
+        if (withHealth) registerHealthService(router, health);
+        for (const registration of extra) registration(router, parts);
+        // Read at request time: every service above, and reflection itself.
+        const names = () => [...new Set(router.handlers.map((h) => h.service.typeName))];
+        if (withReflection) registerReflectionService(router, names);
+      },
+    });
+    const settings = { maxConcurrentStreams: config.maxConcurrentStreams };
+    const server = this.#tls
+      ? http2.createSecureServer(
+          {
+            cert: this.#tls.cert,
+            key: this.#tls.key,
+            ...(this.#tls.ca ? { ca: this.#tls.ca } : {}),
+            requestCert: this.#tls.requireClientCert ?? false,
+            rejectUnauthorized: this.#tls.requireClientCert ?? false,
+            allowHTTP1: true,
+            settings,
+          },
+          handler,
+        )
+      : http2.createServer({ settings }, handler);
+    const sessions = new Set<http2.Http2Session>();
+    // Streams whose response is over but whose client never half-closed would
+    // hold a draining connection open until the drain timeout; shutdown closes them.
+    const h2streams = new Set<http2.ServerHttp2Stream>();
+    server.on("stream", (stream) => {
+      h2streams.add(stream);
+      stream.once("close", () => h2streams.delete(stream));
+    });
+    server.on("session", (session) => {
+      sessions.add(session);
+      session.on("close", () => sessions.delete(session));
+      session.on("error", (error) => this.#logger.debug({ error: String(error) }, "connection error"));
+      keepAlive(session, config.keepalive.intervalMs, config.keepalive.timeoutMs);
+    });
+    const [host, port] = splitAddress(config.address);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const bound = server.address() as AddressInfo;
+    const boundAddress = `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    health.set("", ServingStatus.SERVING);
+    health.set("envoy.service.discovery.v3.AggregatedDiscoveryService", ServingStatus.SERVING);
+    for (const [service] of perTypeServices) health.set(service.typeName, ServingStatus.SERVING);
+    this.#logger.info({ address: boundAddress, tls: Boolean(this.#tls) }, "xDS server listening");
+
+    let shutdown: Promise<void> | undefined;
+    const logger = this.#logger;
+    const forceShutdown = () => {
+      lifecycle.closing = true;
+      health.notServing();
+      server.close();
+      for (const session of sessions) session.destroy();
+      metrics?.close();
+    };
+    return {
+      address: boundAddress,
+      port: bound.port,
+      health,
+      metrics,
+      streams: () => streams.list(),
+      forceShutdown,
+      shutdown() {
+        shutdown ??= (async () => {
+          health.notServing();
+          lifecycle.closing = true;
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          for (const session of sessions) if (!session.closed) session.close();
+          for (const stream of h2streams) if (stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          const drained = await Promise.race([
+            closed.then(() => true),
+            new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.drainTimeoutMs).unref()),
+          ]);
+          if (!drained) {
+            logger.info({ streams: streams.size }, "drain timeout: ending remaining streams with UNAVAILABLE");
+            for (const abort of [...lifecycle.aborters]) {
+              abort(new ConnectError("the server is shutting down; reconnect", Code.Unavailable));
+            }
+            const ended = await Promise.race([
+              closed.then(() => true),
+              new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000).unref()),
+            ]);
+            if (!ended) for (const session of sessions) session.destroy();
+            await closed;
+          }
+          metrics?.close();
+        })();
+        return shutdown;
+      },
+    };
+  }
+
+  /**
+   * Starts serving and shuts down gracefully when `signal` aborts. Resolves to
+   * the handle once listening.
+   */
+  async serveWithShutdown(address: string, signal: AbortSignal): Promise<XdsServerHandle> {
+    const handle = await this.serve(address);
+    if (signal.aborted) void handle.shutdown();
+    else signal.addEventListener("abort", () => void handle.shutdown(), { once: true });
+    return handle;
+  }
+}
+
+/** Entry point: `XdsServer.builder()`. */
+export const XdsServer = {
+  /** A new {@link XdsServerBuilder}. */
+  builder(): XdsServerBuilder {
+    return new XdsServerBuilder();
+  },
+};
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at).replace(/^\[|\]$/g, "");
+  return [host, Number(address.slice(at + 1))];
+}
+
+/** HTTP/2 PINGs on a connection; one unanswered within `timeoutMs` closes it. */
+function keepAlive(session: http2.Http2Session, intervalMs: number, timeoutMs: number): void {
+  const timer = setInterval(() => {
+    if (session.closed || session.destroyed) return;
+    const deadline = setTimeout(() => session.destroy(), timeoutMs);
+    deadline.unref();
+    try {
+      session.ping(() => clearTimeout(deadline));
+    } catch {
+      clearTimeout(deadline);
+    }
+  }, intervalMs);
+  timer.unref();
+  session.once("close", () => clearInterval(timer));
+}
