@@ -9,43 +9,17 @@ import { ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/clus
 import { NodeSchema } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
 import {
-  type DiscoveryRequest,
   DiscoveryRequestSchema,
   type DiscoveryResponse,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { StatusSchema } from "@nebucloud/xds-proto/google/rpc/status_pb";
 import { type AdminServer, restGateway, startAdminServer, XdsServer, type XdsServerHandle } from "./index.js";
-
-/** A request stream the test writes to, as a client would. */
-function requestQueue() {
-  const queue: DiscoveryRequest[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  return {
-    push(init: Partial<DiscoveryRequest>) {
-      queue.push(create(DiscoveryRequestSchema, init as never));
-      wake?.();
-    },
-    end() {
-      done = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift() as DiscoveryRequest;
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
-  };
-}
+import { requestQueue } from "./test-support/request-queue.js";
 
 /** An ADS stream for `nodeId` and the first cluster response on it. */
 async function openAds(transport: ReturnType<typeof createGrpcTransport>, nodeId: string) {
   const client = createClient(AggregatedDiscoveryService, transport);
-  const requests = requestQueue();
+  const requests = requestQueue(DiscoveryRequestSchema);
   const node = create(NodeSchema, { id: nodeId, cluster: "edge" });
   requests.push({ node, typeUrl: TypeUrl.Cluster });
   const responses = client.streamAggregatedResources(requests)[Symbol.asyncIterator]();

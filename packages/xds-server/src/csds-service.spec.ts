@@ -12,7 +12,6 @@ import { ClusterLoadAssignmentSchema } from "@nebucloud/xds-proto/envoy/config/e
 import { SecretSchema } from "@nebucloud/xds-proto/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
 import {
-  type DeltaDiscoveryRequest,
   DeltaDiscoveryRequestSchema,
   type DiscoveryRequest,
   DiscoveryRequestSchema,
@@ -22,42 +21,16 @@ import {
   type ClientConfig,
   type ClientConfig_GenericXdsConfig,
   ClientStatusDiscoveryService,
-  type ClientStatusRequest,
   ClientStatusRequestSchema,
   ConfigStatus,
 } from "@nebucloud/xds-proto/envoy/service/status/v3/csds_pb";
 import type { NodeMatcherSchema } from "@nebucloud/xds-proto/envoy/type/matcher/v3/node_pb";
 import { XdsServer, type XdsServerHandle } from "./index.js";
-
-/** A request stream the test writes to, as a client would. */
-function requestQueue<T>() {
-  const queue: T[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  return {
-    push(item: T) {
-      queue.push(item);
-      wake?.();
-    },
-    end() {
-      done = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift() as T;
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
-  };
-}
+import { requestQueue } from "./test-support/request-queue.js";
 
 /** An ADS client stream driven step by step. */
 function ads(transport: Transport, nodeId: string, metadata?: Record<string, string>) {
-  const requests = requestQueue<DiscoveryRequest>();
+  const requests = requestQueue(DiscoveryRequestSchema);
   const responses = createClient(AggregatedDiscoveryService, transport)
     .streamAggregatedResources(requests)
     [Symbol.asyncIterator]();
@@ -341,7 +314,7 @@ describe("CSDS", () => {
   });
 
   it("answers each request on StreamClientStatus", async () => {
-    const requests = requestQueue<ClientStatusRequest>();
+    const requests = requestQueue(ClientStatusRequestSchema);
     const responses = csds.streamClientStatus(requests)[Symbol.asyncIterator]();
     requests.push(
       create(ClientStatusRequestSchema, {
@@ -398,7 +371,7 @@ describe("CSDS of a delta stream", () => {
 
   it("shows what was sent as REQUESTED until the client ACKs, then ACKED with the resource's version", async () => {
     const csds = createClient(ClientStatusDiscoveryService, transport);
-    const requests = requestQueue<DeltaDiscoveryRequest>();
+    const requests = requestQueue(DeltaDiscoveryRequestSchema);
     const responses = createClient(AggregatedDiscoveryService, transport)
       .deltaAggregatedResources(requests)
       [Symbol.asyncIterator]();

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Cache, DeltaResponse, Watch } from "@nebucloud/xds-cache";
-import { defaultResourceTypes, type ResourceTypeRegistry, sendRank, TypeUrl, XdsError } from "@nebucloud/xds-core";
+import { defaultResourceTypes, type ResourceTypeRegistry, sendRank } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import {
   type DeltaDiscoveryRequest,
@@ -8,9 +8,8 @@ import {
   DeltaDiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { wrapped } from "./discovery-response.js";
+import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 import type { TypeStatus } from "./sotw-stream.js";
-
-const legacyWildcardTypes: ReadonlySet<string> = new Set([TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.ScopedRoute]);
 
 /** Hooks a delta stream calls; all optional. */
 export interface DeltaStreamHooks {
@@ -72,32 +71,18 @@ export class DeltaStream {
   /** Handles one request; throws an XdsError for one that breaks the protocol. */
   handle(request: DeltaDiscoveryRequest): void {
     if (this.#closed) return;
-    if (!this.#node) {
-      if (!request.node?.id) {
-        throw new XdsError("invalid_request", "the first request of a stream must carry node.id", { field: "node.id" });
-      }
-      this.#node = request.node;
-    }
-    const node = this.#node;
-    const typeUrl = request.typeUrl || this.#options.typeUrl;
-    if (!typeUrl) throw new XdsError("invalid_request", "an ADS request must carry type_url", { field: "type_url" });
-    if (this.#options.typeUrl && typeUrl !== this.#options.typeUrl) {
-      throw new XdsError("invalid_request", `this service serves ${this.#options.typeUrl}, not ${typeUrl}`, {
-        field: "type_url",
-        typeUrl,
-      });
-    }
-    if (!this.#types.has(typeUrl)) {
-      throw new XdsError("unknown_type", `unknown type URL ${JSON.stringify(typeUrl)}`, { typeUrl });
-    }
-    const max = this.#options.maxNamesPerRequest ?? 10_000;
     const count = request.resourceNamesSubscribe.length + request.resourceNamesUnsubscribe.length;
-    if (count > max) {
-      throw new XdsError("invalid_request", `${count} resource names; at most ${max} allowed`, {
-        field: "resource_names_subscribe",
-        limit: max,
-      });
-    }
+    const { node, typeUrl } = checkRequest({
+      streamNode: this.#node,
+      requestNode: request.node,
+      requestTypeUrl: request.typeUrl,
+      serviceTypeUrl: this.#options.typeUrl,
+      types: this.#types,
+      nameCount: count,
+      namesField: "resource_names_subscribe",
+      maxNames: this.#options.maxNamesPerRequest ?? 10_000,
+    });
+    this.#node = node;
     this.#options.hooks?.onRequest?.(request, node);
     let state = this.#states.get(typeUrl);
     if (!state) {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SnapshotCache } from "@nebucloud/xds-cache";
@@ -13,32 +12,7 @@ import {
 } from "@nebucloud/xds-proto/envoy/service/load_stats/v3/lrs_pb";
 import { type ServerParts, silentLogger, XdsServer, type XdsServerHandle } from "./index.js";
 import { registerLrsService } from "./lrs-service.js";
-
-/** A request stream the test writes to, as a client would. */
-function requestQueue() {
-  const queue: LoadStatsRequest[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  return {
-    push(init: MessageInitShape<typeof LoadStatsRequestSchema>) {
-      queue.push(create(LoadStatsRequestSchema, init));
-      wake?.();
-    },
-    end() {
-      done = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift() as LoadStatsRequest;
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
-  };
-}
+import { requestQueue } from "./test-support/request-queue.js";
 
 async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -74,7 +48,7 @@ describe("LRS", () => {
 
   it("asks for every cluster at the default interval, and hands reports to onLoadReport with the first request's node", async () => {
     const client = createClient(LoadReportingService, transport);
-    const requests = requestQueue();
+    const requests = requestQueue(LoadStatsRequestSchema);
     const responses = client.streamLoadStats(requests)[Symbol.asyncIterator]();
     requests.push({ node: { id: "envoy-lrs", cluster: "edge" } });
     const first = (await responses.next()).value as LoadStatsResponse;
@@ -116,7 +90,7 @@ describe("LRS", () => {
     // The builder registers LRS with the default; the option is the module's.
     const parts = { callbacks: {}, logger: silentLogger, metrics: undefined } as unknown as ServerParts;
     const local = createRouterTransport((router) => registerLrsService(router, parts, { reportingIntervalMs: 2500 }));
-    const requests = requestQueue();
+    const requests = requestQueue(LoadStatsRequestSchema);
     const responses = createClient(LoadReportingService, local).streamLoadStats(requests)[Symbol.asyncIterator]();
     requests.push({ node: { id: "n" } });
     const first = (await responses.next()).value as LoadStatsResponse;

@@ -8,38 +8,11 @@ import { TypeUrl, XdsError } from "@nebucloud/xds-core";
 import { ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/cluster_pb";
 import { NodeSchema } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
-import {
-  type DiscoveryRequest,
-  DiscoveryRequestSchema,
-} from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+import { DiscoveryRequestSchema } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { Health, HealthCheckResponse_ServingStatus } from "@nebucloud/xds-proto/grpc/health/v1/health_pb";
 import { XdsServer } from "./index.js";
 import { makeTestCerts } from "./test-support/certs.js";
-
-function requestQueue() {
-  const queue: DiscoveryRequest[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  return {
-    push(init: Partial<DiscoveryRequest>) {
-      queue.push(create(DiscoveryRequestSchema, init as never));
-      wake?.();
-    },
-    end() {
-      done = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift() as DiscoveryRequest;
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
-  };
-}
+import { requestQueue } from "./test-support/request-queue.js";
 
 const node = create(NodeSchema, { id: "n1" });
 const oneCluster = () => Snapshot.fromResources({ [TypeUrl.Cluster]: [create(ClusterSchema, { name: "c1" })] });
@@ -66,7 +39,7 @@ describe("server lifecycle", () => {
       AggregatedDiscoveryService,
       createGrpcTransport({ baseUrl: `http://${server.address}` }),
     );
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node, typeUrl: TypeUrl.Cluster });
     let received = 0;
     const outcome = (async () => {
@@ -103,7 +76,7 @@ describe("server lifecycle", () => {
       AggregatedDiscoveryService,
       createGrpcTransport({ baseUrl: `http://${server.address}` }),
     );
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node, typeUrl: TypeUrl.Cluster });
     await assert.rejects(
       async () => {
@@ -130,7 +103,7 @@ describe("server lifecycle", () => {
     );
     const codes: (Code | "ok")[] = [];
     for (let i = 0; i < 3; i++) {
-      const requests = requestQueue();
+      const requests = requestQueue(DiscoveryRequestSchema);
       requests.push({ node, typeUrl: TypeUrl.Cluster });
       try {
         for await (const _ of client.streamAggregatedResources(requests)) requests.end();
@@ -157,7 +130,7 @@ describe("server lifecycle", () => {
       AggregatedDiscoveryService,
       createGrpcTransport({ baseUrl: `http://${server.address}` }),
     );
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node, typeUrl: TypeUrl.Cluster });
     const call = (async () => {
       try {

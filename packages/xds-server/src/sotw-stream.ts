@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Cache, SotwResponse, Watch } from "@nebucloud/xds-cache";
-import { defaultResourceTypes, type ResourceTypeRegistry, sendRank, TypeUrl, XdsError } from "@nebucloud/xds-core";
+import { defaultResourceTypes, type ResourceTypeRegistry, sendRank } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import {
   type DiscoveryRequest,
@@ -8,9 +8,7 @@ import {
   DiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { anyOf, wrappedAny } from "./discovery-response.js";
-
-/** Types for which an empty name list in the first request means "everything" (legacy wildcard). */
-const legacyWildcardTypes: ReadonlySet<string> = new Set([TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.ScopedRoute]);
+import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 
 /** What a stream reports about one type, for CSDS, metrics and status pages. */
 export interface TypeStatus {
@@ -102,33 +100,17 @@ export class SotwStream {
    */
   handle(request: DiscoveryRequest): void {
     if (this.#closed) return;
-    if (!this.#node) {
-      if (!request.node?.id) {
-        throw new XdsError("invalid_request", "the first request of a stream must carry node.id", { field: "node.id" });
-      }
-      this.#node = request.node;
-    }
-    const node = this.#node;
-    const typeUrl = request.typeUrl || this.#options.typeUrl;
-    if (!typeUrl) {
-      throw new XdsError("invalid_request", "an ADS request must carry type_url", { field: "type_url" });
-    }
-    if (this.#options.typeUrl && typeUrl !== this.#options.typeUrl) {
-      throw new XdsError("invalid_request", `this service serves ${this.#options.typeUrl}, not ${typeUrl}`, {
-        field: "type_url",
-        typeUrl,
-      });
-    }
-    if (!this.#types.has(typeUrl)) {
-      throw new XdsError("unknown_type", `unknown type URL ${JSON.stringify(typeUrl)}`, { typeUrl });
-    }
-    const max = this.#options.maxNamesPerRequest ?? 10_000;
-    if (request.resourceNames.length > max) {
-      throw new XdsError("invalid_request", `${request.resourceNames.length} resource names; at most ${max} allowed`, {
-        field: "resource_names",
-        limit: max,
-      });
-    }
+    const { node, typeUrl } = checkRequest({
+      streamNode: this.#node,
+      requestNode: request.node,
+      requestTypeUrl: request.typeUrl,
+      serviceTypeUrl: this.#options.typeUrl,
+      types: this.#types,
+      nameCount: request.resourceNames.length,
+      namesField: "resource_names",
+      maxNames: this.#options.maxNamesPerRequest ?? 10_000,
+    });
+    this.#node = node;
     this.#options.hooks?.onRequest?.(request, node);
     let state = this.#states.get(typeUrl);
     const first = !state;

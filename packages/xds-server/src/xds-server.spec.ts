@@ -9,38 +9,10 @@ import { ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/clus
 import { NodeSchema } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { ClusterDiscoveryService } from "@nebucloud/xds-proto/envoy/service/cluster/v3/cds_pb";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
-import {
-  type DiscoveryRequest,
-  DiscoveryRequestSchema,
-} from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+import { DiscoveryRequestSchema } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { Health, HealthCheckResponse_ServingStatus } from "@nebucloud/xds-proto/grpc/health/v1/health_pb";
 import { XdsServer, type XdsServerHandle } from "./index.js";
-
-/** A request stream the test writes to, as a client would. */
-function requestQueue() {
-  const queue: DiscoveryRequest[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  return {
-    push(init: Partial<DiscoveryRequest>) {
-      queue.push(create(DiscoveryRequestSchema, init as never));
-      wake?.();
-    },
-    end() {
-      done = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift() as DiscoveryRequest;
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    },
-  };
-}
+import { requestQueue } from "./test-support/request-queue.js";
 
 describe("XdsServer over real HTTP/2", () => {
   const cache = new SnapshotCache();
@@ -63,7 +35,7 @@ describe("XdsServer over real HTTP/2", () => {
 
   it("answers an ADS cluster request with the snapshot's clusters", async () => {
     const client = createClient(AggregatedDiscoveryService, transport);
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node: create(NodeSchema, { id: "n1" }), typeUrl: TypeUrl.Cluster });
     for await (const response of client.streamAggregatedResources(requests)) {
       assert.equal(response.typeUrl, TypeUrl.Cluster);
@@ -75,7 +47,7 @@ describe("XdsServer over real HTTP/2", () => {
 
   it("ends an ADS stream whose request has no type URL with INVALID_ARGUMENT", async () => {
     const client = createClient(AggregatedDiscoveryService, transport);
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node: create(NodeSchema, { id: "n1" }) });
     await assert.rejects(
       async () => {
@@ -88,7 +60,7 @@ describe("XdsServer over real HTTP/2", () => {
 
   it("ends a stream asking for an unknown type URL with INVALID_ARGUMENT naming it", async () => {
     const client = createClient(AggregatedDiscoveryService, transport);
-    const requests = requestQueue();
+    const requests = requestQueue(DiscoveryRequestSchema);
     requests.push({ node: create(NodeSchema, { id: "n1" }), typeUrl: "type.googleapis.com/not.a.Type" });
     await assert.rejects(
       async () => {
