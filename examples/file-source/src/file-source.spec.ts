@@ -64,6 +64,13 @@ describe("a watched config file", () => {
     assert.ok(await until(() => endpointPort(source) === 50053));
   });
 
+  it("ignores changes to other files in the config's directory", async () => {
+    const reloads = source.status.at;
+    writeFileSync(join(dir, "control-plane.log"), "a log line\n");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(source.status.at, reloads, "a change to another file reloaded the config");
+  });
+
   it("rejects a broken edit, reports it, and keeps serving the last good snapshot", async () => {
     const before = source.cache.getSnapshot(sharedKey);
     writeFileSync(file, bundled.replace("route: { cluster: greeter }", "route: { cluster: nowhere }"));

@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { SnapshotCache } from "@nebucloud/xds-cache";
 import { nodeHash } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
@@ -131,14 +131,14 @@ export class FileSource {
   /** Watches the file or directory and reloads on every change (debounced). */
   watch(): void {
     const path = resolve(this.#options.path);
-    // Editors often replace the file (rename); watching its directory sees that too.
-    this.#watcher = watch(
-      path.endsWith(".yaml") || path.endsWith(".yml") || path.endsWith(".json") ? dirname(path) : path,
-      () => {
-        clearTimeout(this.#timer);
-        this.#timer = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 100);
-      },
-    );
+    const file = /\.(ya?ml|json)$/.test(path) ? basename(path) : undefined;
+    // Editors often replace the file (rename); watching its directory sees that
+    // too. Other files there (a log, say) must not cause reloads.
+    this.#watcher = watch(file ? dirname(path) : path, (_event, name) => {
+      if (file && name !== null && name !== file) return;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 100);
+    });
   }
 
   close(): void {

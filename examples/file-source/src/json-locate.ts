@@ -1,4 +1,12 @@
-import type { DescField, DescMessage, Registry } from "@bufbuild/protobuf";
+import {
+  type DescEnum,
+  type DescField,
+  type DescMessage,
+  fromJson,
+  type JsonValue,
+  type Registry,
+  ScalarType,
+} from "@bufbuild/protobuf";
 
 /** Well-known types whose JSON form is not an object of their fields. */
 const opaqueJson = new Set([
@@ -61,15 +69,72 @@ export function locateJsonProblem(
   return undefined;
 }
 
+/** A value that cannot be the JSON of a well-known type (Duration "1x", say). */
+function wellKnownProblem(
+  schema: DescMessage,
+  value: unknown,
+  registry: Registry,
+  path: string,
+): JsonProblem | undefined {
+  if (!opaqueJson.has(schema.typeName)) return undefined;
+  try {
+    fromJson(schema, value as JsonValue, { registry });
+    return undefined;
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^cannot decode [^:]*: /, "");
+    return { path, message: `${JSON.stringify(value)} is not a valid ${schema.typeName} (${reason})` };
+  }
+}
+
+function enumProblem(desc: DescEnum, value: unknown, path: string): JsonProblem | undefined {
+  if (typeof value === "number" && Number.isInteger(value)) return undefined;
+  if (typeof value === "string" && desc.values.some((v) => v.name === value)) return undefined;
+  const names = desc.values.map((v) => v.name);
+  return {
+    path,
+    message: `${JSON.stringify(value)} is not a value of ${desc.typeName}; expected one of ${names.slice(0, 12).join(", ")}${names.length > 12 ? ", ..." : ""}`,
+  };
+}
+
+function scalarProblem(type: ScalarType, value: unknown, path: string): JsonProblem | undefined {
+  const ok =
+    type === ScalarType.STRING || type === ScalarType.BYTES
+      ? typeof value === "string"
+      : type === ScalarType.BOOL
+        ? typeof value === "boolean"
+        : typeof value === "number" ||
+          (typeof value === "string" && value.trim() !== "" && !Number.isNaN(Number(value)));
+  const expected =
+    type === ScalarType.STRING || type === ScalarType.BYTES
+      ? "a string"
+      : type === ScalarType.BOOL
+        ? "true or false"
+        : "a number";
+  return ok ? undefined : { path, message: `${JSON.stringify(value)} is not ${expected}` };
+}
+
 function locateField(field: DescField, value: unknown, registry: Registry, path: string): JsonProblem | undefined {
   switch (field.fieldKind) {
+    case "scalar":
+      return scalarProblem(field.scalar, value, path);
+    case "enum":
+      return enumProblem(field.enum, value, path);
     case "message":
-      return locateJsonProblem(field.message, value, registry, path);
+      return (
+        wellKnownProblem(field.message, value, registry, path) ??
+        locateJsonProblem(field.message, value, registry, path)
+      );
     case "list":
       if (!Array.isArray(value)) return { path, message: "expected a list" };
-      if (field.listKind !== "message") return undefined;
       for (const [i, item] of value.entries()) {
-        const problem = locateJsonProblem(field.message, item, registry, `${path}[${i}]`);
+        const at = `${path}[${i}]`;
+        const problem =
+          field.listKind === "message"
+            ? (wellKnownProblem(field.message, item, registry, at) ??
+              locateJsonProblem(field.message, item, registry, at))
+            : field.listKind === "enum"
+              ? enumProblem(field.enum, item, at)
+              : scalarProblem(field.scalar, item, at);
         if (problem) return problem;
       }
       return undefined;

@@ -97,6 +97,19 @@ describe("loading a config", () => {
     assert.equal(p.field, "api_listener.api_listener.stat_prefx");
   });
 
+  it("names the field of a value that is not one of its enum's values", async () => {
+    const p = only((await load({ "xds.yaml": good.replace("type: EDS", "type: EDSS") })).problems);
+    assert.equal(p.resource, 'clusters[0] "web"');
+    assert.equal(p.field, "type");
+    assert.match(p.message, /"EDSS" is not a value of envoy\.config\.cluster\.v3\.Cluster\.DiscoveryType/);
+  });
+
+  it("names the field of a malformed duration", async () => {
+    const p = only((await load({ "xds.yaml": good.replace("connectTimeout: 1s", "connectTimeout: 1x") })).problems);
+    assert.equal(p.field, "connect_timeout");
+    assert.match(p.message, /google\.protobuf\.Duration/);
+  });
+
   it("rejects an unknown @type", async () => {
     const p = only(
       (

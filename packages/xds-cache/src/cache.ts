@@ -6,6 +6,7 @@ import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
  * part of a DiscoveryRequest.
  */
 export interface SotwRequest {
+  /** The type URL asked for: the request's `type_url` on ADS, the service's own type on a per-type service. */
   readonly typeUrl: string;
   /** The node from the stream's first request. */
   readonly node: Node | undefined;
@@ -36,7 +37,9 @@ export interface SubscriptionState {
 
 /** A state-of-the-world answer. */
 export interface SotwResponse {
+  /** The request this answers. */
   readonly request: SotwRequest;
+  /** The type URL of every resource in the response. */
   readonly typeUrl: string;
   /** The version of everything the client holds after this response. */
   readonly version: string;
@@ -53,7 +56,9 @@ export interface SotwResponse {
 
 /** A delta request as a cache sees it. */
 export interface DeltaRequest {
+  /** The type URL asked for: the request's `type_url` on ADS, the service's own type on a per-type service. */
   readonly typeUrl: string;
+  /** The node from the stream's first request; undefined when the client sent none. */
   readonly node: Node | undefined;
 }
 
@@ -69,7 +74,9 @@ export interface DeltaSubscriptionState {
 
 /** A delta answer. */
 export interface DeltaResponse {
+  /** The request this answers. */
   readonly request: DeltaRequest;
+  /** The type URL of every resource in the response. */
   readonly typeUrl: string;
   /** The cache's version of the type, for system_version_info (informational). */
   readonly systemVersion: string;
@@ -92,7 +99,9 @@ export interface Watch {
 
 /** A snapshot of one node's state, for status pages and `/debug`. */
 export interface NodeStatus {
+  /** The key the node's snapshot is stored under (see `NodeHash`). */
   readonly nodeKey: string;
+  /** The node as the last watch for this key sent it; undefined when it sent none. */
   readonly node: Node | undefined;
   /** Open watches (SotW and delta). */
   readonly watches: number;

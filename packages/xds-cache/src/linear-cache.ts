@@ -199,6 +199,11 @@ export class LinearCache implements Cache {
     }
   }
 
+  /** Batches that changed something (the version counter): what `xds_server_snapshots_total` reports. */
+  snapshotCount(): number {
+    return this.#counter;
+  }
+
   /** `versionPrefix` + the number of batches that changed something. */
   version(): string {
     return `${this.#versionPrefix}${this.#counter}`;

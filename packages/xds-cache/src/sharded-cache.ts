@@ -95,12 +95,19 @@ export class ShardedCache implements Cache {
     }
   }
 
+  /** The snapshot stored for a node key, if any (asks only its shard). */
   getSnapshot(nodeKey: string): Snapshot | undefined {
     return this.#shard(nodeKey).getSnapshot(nodeKey);
   }
 
+  /** Forgets a node key's snapshot; its open watches stay open, unanswered. */
   clearSnapshot(nodeKey: string): void {
     this.#shard(nodeKey).clearSnapshot(nodeKey);
+  }
+
+  /** How many snapshots were set across every shard. */
+  snapshotCount(): number {
+    return this.#shards.reduce((total, shard) => total + shard.snapshotCount(), 0);
   }
 
   /** Open watches, for one node key or in all shards. */

@@ -564,6 +564,16 @@ describe("SnapshotCache: fetch and status", () => {
     versionInfo,
   });
 
+  test("forgets a node key that has neither a snapshot nor an open watch", (t) => {
+    const cache = newCache(t);
+    for (let i = 0; i < 50; i++) sotw(cache, CDS, `invented-${i}`).watch.cancel();
+    cache.setSnapshot("kept", clusters("a"));
+    assert.deepEqual(
+      cache.status().map((s) => s.nodeKey),
+      ["kept"],
+    );
+  });
+
   test("fetch returns the node's resources of the type", (t) => {
     const cache = newCache(t);
     cache.setSnapshot("n1", clusters("a", "b", "c"));

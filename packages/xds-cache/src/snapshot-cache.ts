@@ -94,6 +94,7 @@ export class SnapshotCache implements Cache {
   /** Node keys whose snapshot holds a resource with a TTL: the only ones heartbeats visit. */
   readonly #ttlNodes = new Set<string>();
   readonly #timers: NodeJS.Timeout[] = [];
+  #snapshotsSet = 0;
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.#ads = options.ads ?? false;
@@ -129,6 +130,7 @@ export class SnapshotCache implements Cache {
    * whose type's version changed. The snapshot is kept by reference.
    */
   setSnapshot(nodeKey: string, snapshot: Snapshot): void {
+    this.#snapshotsSet++;
     const entry = this.#entry(nodeKey);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
@@ -162,6 +164,11 @@ export class SnapshotCache implements Cache {
   /** Node keys that have a snapshot. */
   nodeKeys(): string[] {
     return [...this.#nodes.values()].filter((n) => n.snapshot).map((n) => n.key);
+  }
+
+  /** How many times {@link setSnapshot} was called: what `xds_server_snapshots_total` reports. */
+  snapshotCount(): number {
+    return this.#snapshotsSet;
   }
 
   /** Open watches, for one node key or in all. */
@@ -282,6 +289,9 @@ export class SnapshotCache implements Cache {
       if (set.size === 0) entry.watches.delete(typeUrl);
     }
     entry.lastActive = Date.now();
+    // A node key with neither a snapshot nor a watch is forgotten, so clients
+    // inventing node ids cannot grow the cache without bound.
+    if (entry.count === 0 && !entry.snapshot && this.#nodes.get(entry.key) === entry) this.#nodes.delete(entry.key);
   }
 
   /**

@@ -14,10 +14,17 @@ export interface SnapshotOptions {
 export interface ConsistencyProblem {
   /** `dangling`: a resource names one that is missing; `unreferenced`: nothing names this one. */
   readonly kind: "dangling" | "unreferenced";
+  /** The type URL of the resource the problem is about. */
   readonly typeUrl: string;
+  /** The name of the resource the problem is about. */
   readonly name: string;
   /** For dangling names: the resource that names it. */
-  readonly referencedBy?: { readonly typeUrl: string; readonly name: string };
+  readonly referencedBy?: {
+    /** The type URL of the resource that holds the dangling name. */
+    readonly typeUrl: string;
+    /** The name of the resource that holds the dangling name. */
+    readonly name: string;
+  };
 }
 
 const empty: ReadonlyMap<string, Resource> = new Map();

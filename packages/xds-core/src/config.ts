@@ -31,6 +31,7 @@ const address = z
 /** Server settings; every field has the default shown. */
 export const ServerConfig = z
   .object({
+    /** Where the xDS server listens, as HOST:PORT (`[::1]:18000` for IPv6); port 0 picks a free one. */
     address: address.default("127.0.0.1:18000"),
     /** Streams one HTTP/2 connection may open at once. */
     maxConcurrentStreams: z.number().int().min(1).default(1000),
@@ -50,6 +51,7 @@ export const ServerConfig = z
     maxNamesPerRequest: z.number().int().min(1).default(10_000),
     /** New streams per second across the server (token bucket); 0 turns the limit off. */
     newStreamsPerSecond: z.number().min(0).default(0),
+    /** HTTP/2 keepalive: PINGs that find and close dead connections. */
     keepalive: z
       .object({
         /** HTTP/2 PING interval on idle connections. */
@@ -59,6 +61,11 @@ export const ServerConfig = z
       })
       .strict()
       .default({ intervalMs: 30_000, timeoutMs: 10_000 }),
+    /**
+     * xDS responses being written at once across all streams. A bound lets the
+     * first clients of a large push finish early instead of all at the end.
+     */
+    maxConcurrentWrites: z.number().int().min(1).default(128),
     /** How long shutdown lets open streams drain before ending them with UNAVAILABLE. */
     drainTimeoutMs: z.number().int().min(0).default(5_000),
   })

@@ -36,22 +36,39 @@ export type XdsErrorCode = (typeof XdsErrorCode)[keyof typeof XdsErrorCode];
 
 /** gRPC status codes (the numbers every gRPC implementation uses). */
 export const GrpcStatus = {
+  /** Not an error. */
   Ok: 0,
+  /** The caller cancelled the call. */
   Cancelled: 1,
+  /** An error with no better code. */
   Unknown: 2,
+  /** The request is malformed, whatever the server's state. */
   InvalidArgument: 3,
+  /** The deadline passed before the call completed. */
   DeadlineExceeded: 4,
+  /** Something the request names does not exist. */
   NotFound: 5,
+  /** What the request would create exists already. */
   AlreadyExists: 6,
+  /** The caller may not do this. */
   PermissionDenied: 7,
+  /** A limit or quota was reached. */
   ResourceExhausted: 8,
+  /** The system is not in the state the call needs. */
   FailedPrecondition: 9,
+  /** The call was aborted, typically by a conflict. */
   Aborted: 10,
+  /** A value is past the valid range. */
   OutOfRange: 11,
+  /** The method is not implemented or not enabled. */
   Unimplemented: 12,
+  /** An invariant broke: a bug. */
   Internal: 13,
+  /** The service cannot answer now; retrying (elsewhere) may succeed. */
   Unavailable: 14,
+  /** Unrecoverable data loss or corruption. */
   DataLoss: 15,
+  /** The caller has no valid credentials. */
   Unauthenticated: 16,
 } as const;
 

@@ -5,6 +5,7 @@ import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
  * `NodeHash`). Nodes with the same key share a snapshot.
  */
 export interface NodeHash {
+  /** The key of a node's snapshot; must be a pure function of the node (called on every watch). */
   key(node: Node | undefined): string;
 }
 

@@ -41,7 +41,9 @@ export type References = ReadonlyMap<string, readonly string[]>;
  * names (so that a snapshot can be checked for dangling references).
  */
 export interface ResourceType<T extends Message = Message> {
+  /** The type URL clients ask for: `type.googleapis.com/` and the message's full name. */
   readonly typeUrl: string;
+  /** The protobuf-es schema of the message (generated `…Schema`), used to encode, decode and print it. */
   readonly schema: DescMessage;
   /** The resource's name, the key clients subscribe by. */
   name(resource: T): string;
@@ -80,6 +82,7 @@ export class ResourceTypeRegistry {
     return type;
   }
 
+  /** Whether a type is registered for `typeUrl`. */
   has(typeUrl: string): boolean {
     return this.#types.has(typeUrl);
   }

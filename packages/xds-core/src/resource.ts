@@ -28,8 +28,11 @@ export interface ResourceOptions {
  * Resource for new content. Safe to share between caches, nodes and streams.
  */
 export class Resource<T extends Message = Message> {
+  /** The type URL the resource is served under. */
   readonly typeUrl: string;
+  /** The name clients subscribe by, unique within its type in a snapshot. */
   readonly name: string;
+  /** Time to live in milliseconds ({@link ResourceOptions.ttlMs}); undefined for none. */
   readonly ttlMs: number | undefined;
   readonly #schema: DescMessage;
   #message: T | undefined;

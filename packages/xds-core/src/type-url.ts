@@ -5,15 +5,25 @@ import { ResourceTypeUrl } from "@nebucloud/xds-proto";
  * `Endpoint` is EDS's ClusterLoadAssignment; `LbEndpoint` is LEDS.
  */
 export const TypeUrl = {
+  /** CDS: `envoy.config.cluster.v3.Cluster`. */
   Cluster: ResourceTypeUrl.Cluster,
+  /** EDS: `envoy.config.endpoint.v3.ClusterLoadAssignment`, named by cluster (or EDS service name). */
   Endpoint: ResourceTypeUrl.ClusterLoadAssignment,
+  /** LEDS: `envoy.config.endpoint.v3.LbEndpoint`. */
   LbEndpoint: ResourceTypeUrl.LbEndpoint,
+  /** LDS: `envoy.config.listener.v3.Listener`. */
   Listener: ResourceTypeUrl.Listener,
+  /** RDS: `envoy.config.route.v3.RouteConfiguration`. */
   Route: ResourceTypeUrl.RouteConfiguration,
+  /** SRDS: `envoy.config.route.v3.ScopedRouteConfiguration`. */
   ScopedRoute: ResourceTypeUrl.ScopedRouteConfiguration,
+  /** VHDS: `envoy.config.route.v3.VirtualHost`. */
   VirtualHost: ResourceTypeUrl.VirtualHost,
+  /** SDS: `envoy.extensions.transport_sockets.tls.v3.Secret`. */
   Secret: ResourceTypeUrl.Secret,
+  /** RTDS: `envoy.service.runtime.v3.Runtime`. */
   Runtime: ResourceTypeUrl.Runtime,
+  /** ECDS: `envoy.config.core.v3.TypedExtensionConfig`. */
   ExtensionConfig: ResourceTypeUrl.TypedExtensionConfig,
   /** `envoy.service.discovery.v3.Resource`: the wrapper that carries a TTL. */
   Resource: ResourceTypeUrl.Resource,

@@ -2,13 +2,21 @@ import { type GrpcStatus, grpcStatusOf, XdsErrorCode } from "./error-code.js";
 
 /** Facts an {@link XdsError} carries; which ones depends on its code. */
 export interface XdsErrorDetails {
+  /** The type URL involved. */
   readonly typeUrl?: string;
+  /** Resource names involved (missing, duplicated, refused...). */
   readonly names?: readonly string[];
+  /** The node id of the client involved. */
   readonly nodeId?: string;
+  /** The node key (see `NodeHash`) the node's state is stored under. */
   readonly nodeKey?: string;
+  /** The version involved (e.g. the one a client already holds). */
   readonly version?: string;
+  /** The dotted path of the invalid field, for `invalid_config` and `invalid_request`. */
   readonly field?: string;
+  /** Why the field or request is invalid, or why a limit applies. */
   readonly reason?: string;
+  /** The limit that was reached. */
   readonly limit?: number;
   readonly [fact: string]: unknown;
 }
@@ -21,6 +29,7 @@ const brand = Symbol.for("@nebucloud/xds-core/XdsError");
  * `instanceof XdsError` holds across duplicate installs of this package.
  */
 export class XdsError extends Error {
+  /** Always `"XdsError"`. */
   override name = "XdsError";
   /** Why it failed. */
   readonly code: XdsErrorCode;
@@ -52,6 +61,7 @@ export class XdsError extends Error {
     return new XdsError(code, String(reason), {}, { cause: reason });
   }
 
+  /** Whether `value` is an XdsError of any copy of this package: a brand check, so `instanceof` holds across duplicate installs. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }

@@ -12,7 +12,17 @@ export interface ProtoSource {
   readonly "xds-date": string;
   /** Every declared source with its repository and commit. */
   readonly sources: Readonly<
-    Record<string, { readonly repository: string; readonly commit: string; readonly date: string }>
+    Record<
+      string,
+      {
+        /** The GitHub repository, as `owner/name`. */
+        readonly repository: string;
+        /** The commit (or tag) the protos were taken at; `unknown` when the npm source does not say. */
+        readonly commit: string;
+        /** The date of that commit (YYYY-MM-DD), or `unknown`. */
+        readonly date: string;
+      }
+    >
   >;
   /** SHA-256 of the staged proto tree the package was generated from. */
   readonly protoHash: string;

@@ -9,16 +9,27 @@ export const typeUrlPrefix = "type.googleapis.com/";
  * which the tests check against the generated descriptors.
  */
 export const ResourceTypeUrl = {
+  /** CDS: `envoy.config.cluster.v3.Cluster`. */
   Cluster: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+  /** EDS: `envoy.config.endpoint.v3.ClusterLoadAssignment`. */
   ClusterLoadAssignment: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+  /** LEDS: `envoy.config.endpoint.v3.LbEndpoint`. */
   LbEndpoint: "type.googleapis.com/envoy.config.endpoint.v3.LbEndpoint",
+  /** LDS: `envoy.config.listener.v3.Listener`. */
   Listener: "type.googleapis.com/envoy.config.listener.v3.Listener",
+  /** RDS: `envoy.config.route.v3.RouteConfiguration`. */
   RouteConfiguration: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+  /** SRDS: `envoy.config.route.v3.ScopedRouteConfiguration`. */
   ScopedRouteConfiguration: "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration",
+  /** VHDS: `envoy.config.route.v3.VirtualHost`. */
   VirtualHost: "type.googleapis.com/envoy.config.route.v3.VirtualHost",
+  /** SDS: `envoy.extensions.transport_sockets.tls.v3.Secret`. */
   Secret: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+  /** RTDS: `envoy.service.runtime.v3.Runtime`. */
   Runtime: "type.googleapis.com/envoy.service.runtime.v3.Runtime",
+  /** ECDS: `envoy.config.core.v3.TypedExtensionConfig`. */
   TypedExtensionConfig: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+  /** The `envoy.service.discovery.v3.Resource` wrapper (TTL, heartbeats, delta). */
   Resource: "type.googleapis.com/envoy.service.discovery.v3.Resource",
 } as const;
 

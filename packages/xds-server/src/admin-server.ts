@@ -12,6 +12,7 @@ import type { XdsServerHandle } from "./xds-server.js";
 
 /** What a readiness check answers: ready or not, and why not. */
 export interface Readiness {
+  /** Whether the process should receive traffic. */
   readonly ready: boolean;
   /** Why the process is not ready; shown in the `/readyz` answer. */
   readonly reason?: string;
@@ -50,6 +51,7 @@ export interface AdminServerOptions {
 export interface AdminServer {
   /** The bound address as HOST:PORT (the real port when 0 was asked for). */
   readonly address: string;
+  /** The bound port. */
   readonly port: number;
   /** Stops listening and closes every connection. Idempotent. */
   close(): Promise<void>;

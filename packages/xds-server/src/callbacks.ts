@@ -28,15 +28,23 @@ export interface StreamInfo {
  * never break a stream.
  */
 export interface ServerCallbacks {
+  /** A stream opened; throw (or reject with) an XdsError to refuse it with that error's status. */
   onStreamOpen?(stream: StreamInfo): void | Promise<void>;
+  /** A stream ended, for whatever reason; `node` is its node, if it sent one. */
   onStreamClosed?(stream: StreamInfo, node: Node | undefined): void;
+  /** A SotW DiscoveryRequest arrived on a stream. */
   onStreamRequest?(stream: StreamInfo, request: DiscoveryRequest): void;
+  /** A SotW DiscoveryResponse is about to be written on a stream. */
   onStreamResponse?(stream: StreamInfo, response: DiscoveryResponse): void;
+  /** A DeltaDiscoveryRequest arrived on a stream. */
   onDeltaStreamRequest?(stream: StreamInfo, request: DeltaDiscoveryRequest): void;
+  /** A DeltaDiscoveryResponse is about to be written on a stream. */
   onDeltaStreamResponse?(stream: StreamInfo, response: DeltaDiscoveryResponse): void;
   /** A client rejected a response: the type, the version it rejected and its error text. */
   onNack?(stream: StreamInfo, node: Node, typeUrl: string, version: string, message: string): void;
+  /** A unary Fetch* call arrived. */
   onFetchRequest?(request: DiscoveryRequest): void;
+  /** A unary Fetch* call is answered with `response`. */
   onFetchResponse?(request: DiscoveryRequest, response: DiscoveryResponse): void;
   /** A load report arrived on LRS. */
   onLoadReport?(node: Node | undefined, report: LoadStatsRequest): void;

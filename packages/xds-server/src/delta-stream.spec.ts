@@ -166,4 +166,14 @@ describe("a delta stream", () => {
     stream.close();
     assert.equal(cache.numWatches(), 0);
   });
+
+  it("leaves no cache watch behind after close when its first request was answered at once", async () => {
+    const { cache, stream } = harness();
+    cache.setSnapshot("node-1", snapshot({ a: 1 }));
+    stream.handle(request({ node, typeUrl: TypeUrl.Cluster, resourceNamesSubscribe: ["*"] }));
+    // The answer re-armed one watch for the next change; close must cancel that one.
+    assert.equal(cache.numWatches(), 1);
+    stream.close();
+    assert.equal(cache.numWatches(), 0);
+  });
 });

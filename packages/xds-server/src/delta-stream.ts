@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { Cache, DeltaResponse, Watch } from "@nebucloud/xds-cache";
+import { type Cache, covers, type DeltaResponse, type Watch } from "@nebucloud/xds-cache";
 import { defaultResourceTypes, type ResourceTypeRegistry, sendRank } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import {
@@ -7,28 +7,37 @@ import {
   type DeltaDiscoveryResponse,
   DeltaDiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
-import { wrapped } from "./discovery-response.js";
+import { responseSources, wrapped } from "./discovery-response.js";
 import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 import type { TypeStatus } from "./sotw-stream.js";
 
 /** Hooks a delta stream calls; all optional. */
 export interface DeltaStreamHooks {
+  /** A request arrived (after the protocol checks); `node` is the stream's node. */
   onRequest?(request: DeltaDiscoveryRequest, node: Node): void;
+  /** A response is about to be written. */
   onResponse?(response: DeltaDiscoveryResponse, node: Node): void;
+  /** The client accepted the response sent with `nonce`. */
   onAck?(typeUrl: string, nonce: string, node: Node): void;
+  /** The client rejected the response sent with `nonce`, with `message` (its error_detail). */
   onNack?(typeUrl: string, nonce: string, message: string, node: Node): void;
+  /** A request whose nonce is not the last one sent for its type: ignored. */
   onStale?(request: DeltaDiscoveryRequest): void;
 }
 
 /** Options of {@link DeltaStream}. */
 export interface DeltaStreamOptions {
+  /** The cache the stream opens its watches on. */
   readonly cache: Cache;
   /** Called when a response becomes ready; take it with {@link DeltaStream.takeNext}. */
   readonly onPending: () => void;
   /** Per-type services serve one type; ADS (undefined) serves all and requires type_url. */
   readonly typeUrl?: string | undefined;
+  /** The resource types served. Default: the core's default registry. */
   readonly types?: ResourceTypeRegistry;
+  /** What the stream reports as it goes (metrics, callbacks). */
   readonly hooks?: DeltaStreamHooks;
+  /** Most resource names one request may subscribe or unsubscribe. Default 10 000. */
   readonly maxNamesPerRequest?: number;
 }
 
@@ -64,6 +73,7 @@ export class DeltaStream {
     this.#types = options.types ?? defaultResourceTypes;
   }
 
+  /** The node from the stream's first request. */
   get node(): Node | undefined {
     return this.#node;
   }
@@ -85,6 +95,7 @@ export class DeltaStream {
     this.#node = node;
     this.#options.hooks?.onRequest?.(request, node);
     let state = this.#states.get(typeUrl);
+    const initial = !state;
     if (!state) {
       state = {
         typeUrl,
@@ -115,7 +126,14 @@ export class DeltaStream {
     }
     for (const name of request.resourceNamesSubscribe) {
       if (name === "*") state.wildcard = true;
-      else state.subscribed.add(name);
+      else {
+        state.subscribed.add(name);
+        // "The server must still provide those resources": the client may have
+        // forgotten one the server believes it holds (discovery.proto,
+        // resource_names_subscribe). On a stream's first request,
+        // initial_resource_versions says what it holds instead.
+        if (!initial && !name.endsWith("/*")) state.versions.delete(name);
+      }
     }
     for (const name of request.resourceNamesUnsubscribe) {
       if (name === "*") state.wildcard = false;
@@ -125,61 +143,116 @@ export class DeltaStream {
         state.versions.delete(name);
       }
     }
+    // The client drops what it no longer subscribes to, also what only an
+    // unsubscribed `*` or glob covered: forget it, so a later subscribe resends it.
+    for (const name of [...state.versions.keys()]) if (!covers(state, name)) state.versions.delete(name);
     state.watch?.cancel();
-    this.#pending.delete(typeUrl);
+    state.watch = undefined;
+    this.#pruneUnsent(state);
     const current = state;
-    state.watch = this.#options.cache.createDeltaWatch(
+    const watch = this.#options.cache.createDeltaWatch(
       { typeUrl, node },
       { wildcard: state.wildcard, subscribed: state.subscribed, versions: state.versions },
       (response) => this.#respond(current, response),
     );
+    // Answered at once: #respond already re-armed the watch, and the one
+    // returned here is spent. Keeping it would leak the re-armed one.
+    state.watch ??= watch;
+  }
+
+  /**
+   * A response built for the old subscription and not yet written: what it
+   * carries for names the client just unsubscribed from must not reach it
+   * (go-control-plane #1498), and the rest must, since the stream already
+   * counts it as sent. Dropping it whole would lose those resources.
+   */
+  #pruneUnsent(state: DeltaTypeState): void {
+    const unsent = this.#pending.get(state.typeUrl);
+    if (!unsent) return;
+    const kept = unsent.resources.filter((r) => covers(state, r.name));
+    if (kept.length === unsent.resources.length) return;
+    unsent.resources = kept;
+    // Its resource list changed: it is encoded from the message, not from its source.
+    responseSources.delete(unsent);
+    if (kept.length === 0 && unsent.removedResources.length === 0) this.#pending.delete(state.typeUrl);
   }
 
   #respond(state: DeltaTypeState, response: DeltaResponse): void {
     if (this.#closed) return;
     state.watch = undefined;
-    const nonce = String(++this.#nonce);
     const message = create(DeltaDiscoveryResponseSchema, {
       systemVersionInfo: response.systemVersion,
       typeUrl: response.typeUrl,
-      nonce,
       resources: response.resources.map((r) => wrapped(r, false)),
       removedResources: [...response.removed],
     });
-    state.nonce = nonce;
     state.systemVersion = response.systemVersion;
     // Like go-control-plane, assume the client applies what it is sent; a NACK
     // does not roll back, and the next change is sent on top.
     state.versions = new Map(response.nextVersions);
     const unsent = this.#pending.get(state.typeUrl);
     if (unsent) mergeInto(message, unsent);
+    else
+      responseSources.set(message, {
+        kind: "delta",
+        resources: response.resources,
+        heartbeat: false,
+        shareKey: undefined,
+      });
     this.#pending.set(state.typeUrl, message);
     // Re-arm the watch at once: delta needs no ACK before the next change.
     const current = state;
-    state.watch = this.#options.cache.createDeltaWatch(
+    const watch = this.#options.cache.createDeltaWatch(
       { typeUrl: state.typeUrl, node: this.#node },
       { wildcard: state.wildcard, subscribed: state.subscribed, versions: state.versions },
       (next) => this.#respond(current, next),
     );
+    // As in handle: an immediate answer re-armed it again inside this call.
+    state.watch ??= watch;
     this.#options.onPending();
   }
 
   /**
    * The next response to write, or `undefined` when none is ready. Responses
-   * ready at once come in make-before-break order (clusters before endpoints,
-   * listeners before routes); a stream whose client reads slowly holds at most
-   * one unsent response per type, the newest.
+   * ready at once come in make-before-break order: additions and changes
+   * first (clusters before endpoints, listeners before routes), removals last,
+   * once no other type has a change waiting; a response with both is split.
+   * A stream whose client reads slowly holds at most one unsent response per
+   * type, merging newer changes into it. Nonces are given here, as responses
+   * are written.
    */
   takeNext(): DeltaDiscoveryResponse | undefined {
     if (this.#closed) return undefined;
     let next: DeltaDiscoveryResponse | undefined;
     for (const response of this.#pending.values()) {
-      if (!next || sendRank(response.typeUrl) < sendRank(next.typeUrl)) next = response;
+      if (!next) next = response;
+      else if (response.resources.length > 0 !== next.resources.length > 0) {
+        if (response.resources.length > 0) next = response;
+      } else if (sendRank(response.typeUrl) < sendRank(next.typeUrl)) next = response;
     }
     if (!next) return undefined;
-    this.#pending.delete(next.typeUrl);
-    if (this.#node) this.#options.hooks?.onResponse?.(next, this.#node);
-    return next;
+    let message = next;
+    const chosen = next;
+    const othersChange = [...this.#pending.values()].some((r) => r !== chosen && r.resources.length > 0);
+    if (next.resources.length > 0 && next.removedResources.length > 0 && othersChange) {
+      // Send the changes now; the removals stay pending until the other types' changes are out.
+      message = create(DeltaDiscoveryResponseSchema, {
+        systemVersionInfo: next.systemVersionInfo,
+        typeUrl: next.typeUrl,
+        resources: next.resources,
+      });
+      const source = responseSources.get(next);
+      if (source) responseSources.set(message, source);
+      responseSources.delete(next);
+      next.resources = [];
+    } else {
+      this.#pending.delete(next.typeUrl);
+    }
+    message.nonce = String(++this.#nonce);
+    const state = this.#states.get(message.typeUrl);
+    if (state) state.nonce = message.nonce;
+    if (this.#node) this.#options.hooks?.onResponse?.(message, this.#node);
+    return message;
   }
 
   /** What the stream holds per type. */

@@ -43,3 +43,22 @@ export function wrappedAny(resource: Resource, heartbeat: boolean): Any {
     value: toBinary(WireResourceSchema, wrapped(resource, heartbeat)),
   });
 }
+
+/**
+ * What a response message was built from, so the HTTP/2 hot path can write it
+ * from shared, already-encoded bytes instead of serializing the message.
+ */
+export interface ResponseSource {
+  readonly kind: "sotw" | "delta";
+  readonly resources: readonly Resource[];
+  readonly heartbeat: boolean;
+  /**
+   * Set when the resource list is exactly what every client at this version
+   * receives (SotW: all subscribed resources at a content-hash version), so its
+   * encoding can be shared by every stream that sends it.
+   */
+  readonly shareKey: string | undefined;
+}
+
+/** Response message -> what it was built from. Entries go when the message does. */
+export const responseSources = new WeakMap<object, ResponseSource>();

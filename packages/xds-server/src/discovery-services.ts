@@ -27,6 +27,7 @@ import { anyOf } from "./discovery-response.js";
 import { isDisconnect, toConnectError } from "./grpc-error.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
+import { type NodeAuthorizer, requireAuthorized } from "./node-authorizer.js";
 import { peerKey } from "./peer.js";
 import { SotwStream, type TypeStatus } from "./sotw-stream.js";
 import type { StreamRegistry } from "./stream-registry.js";
@@ -56,6 +57,8 @@ export interface DiscoveryContext {
   readonly metrics: ServerMetrics | undefined;
   readonly streams: StreamRegistry;
   readonly newStreams: TokenBucket | undefined;
+  /** Checked with the node of every stream's first request and of every fetch. */
+  readonly authorize?: NodeAuthorizer | undefined;
   /** Set once shutdown begins: new streams are refused. */
   readonly lifecycle: { closing: boolean; readonly aborters: Set<(reason: unknown) => void> };
 }
@@ -78,7 +81,7 @@ function serviceImpl(service: DescService, typeUrl: string | undefined, ctx: Dis
       impl[method.localName] = (requests: AsyncIterable<DeltaDiscoveryRequest>, hctx: HandlerContext) =>
         serveStream("delta", requests, hctx, name, typeUrl, ctx);
     } else if (method.methodKind === "unary" && input === "envoy.service.discovery.v3.DiscoveryRequest") {
-      impl[method.localName] = (request: DiscoveryRequest) => fetch(request, typeUrl, ctx);
+      impl[method.localName] = (request: DiscoveryRequest, hctx: HandlerContext) => fetch(request, hctx, typeUrl, ctx);
     }
   }
   return impl as ServiceImpl<never>;
@@ -86,7 +89,7 @@ function serviceImpl(service: DescService, typeUrl: string | undefined, ctx: Dis
 
 type AnyStream = SotwStream | DeltaStream;
 
-async function* serveStream(
+export async function* serveStream(
   kind: "sotw" | "delta",
   requests: AsyncIterable<DiscoveryRequest | DeltaDiscoveryRequest>,
   hctx: HandlerContext,
@@ -96,7 +99,7 @@ async function* serveStream(
 ): AsyncGenerator<DiscoveryResponse | DeltaDiscoveryResponse> {
   if (ctx.lifecycle.closing) throw new ConnectError("the server is shutting down", Code.Unavailable);
   if (ctx.newStreams && !ctx.newStreams.take()) {
-    ctx.metrics?.errorsTotal.inc({ code: "resource_exhausted" });
+    ctx.metrics?.errorsTotal.inc({ code: Code[Code.ResourceExhausted] });
     throw new ConnectError("too many new streams per second; retry with backoff", Code.ResourceExhausted);
   }
   const info: StreamInfo = {
@@ -197,7 +200,14 @@ async function* serveStream(
   // in a request ends the stream with its status.
   const reader = (async () => {
     try {
+      // Authorized once, with the node of the first request: the stream keeps
+      // that node. Nothing is handled (no watch, no response) before it passes.
+      let authorized = ctx.authorize === undefined;
       for await (const request of requests) {
+        if (!authorized && ctx.authorize && request.node?.id) {
+          await requireAuthorized(ctx.authorize, hctx.values.get(peerKey), request.node);
+          authorized = true;
+        }
         if (kind === "sotw") (stream as SotwStream).handle(request as DiscoveryRequest);
         else (stream as DeltaStream).handle(request as DeltaDiscoveryRequest);
       }
@@ -245,6 +255,7 @@ async function* serveStream(
 
 async function fetch(
   request: DiscoveryRequest,
+  hctx: HandlerContext,
   typeUrl: string | undefined,
   ctx: DiscoveryContext,
 ): Promise<DiscoveryResponse> {
@@ -252,6 +263,7 @@ async function fetch(
     if (!request.node?.id) {
       throw new XdsError("invalid_request", "a fetch request must carry node.id", { field: "node.id" });
     }
+    if (ctx.authorize) await requireAuthorized(ctx.authorize, hctx.values.get(peerKey), request.node);
     const t = typeUrl ?? request.typeUrl;
     ctx.metrics?.requestsTotal.inc({ type_url: t });
     ctx.callbacks.onFetchRequest?.(request);

@@ -9,6 +9,8 @@ export { HealthStatus, ServingStatus } from "./health-service.js";
 export type { Logger } from "./logger.js";
 export { silentLogger } from "./logger.js";
 export { ServerMetrics } from "./metrics.js";
+export type { AuthorizerOptions, NodeAuthorizer, SecretAuthorizer } from "./node-authorizer.js";
+export { spiffeNodeAuthorizer } from "./node-authorizer.js";
 export type { Peer } from "./peer.js";
 export { peerKey } from "./peer.js";
 export type { NodeRequestHandler, RestGatewayOptions } from "./rest-gateway.js";

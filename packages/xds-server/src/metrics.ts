@@ -7,17 +7,29 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
  * the `xds_server_` prefix; `type_url` labels where a metric is per type.
  */
 export class ServerMetrics {
+  /** The registry the metrics are registered in: the one passed to the constructor, or this object's own. */
   readonly registry: Registry;
+  /** `xds_server_streams_total{kind}`: streams opened. */
   readonly streamsTotal: Counter<"kind">;
+  /** `xds_server_streams_active{kind}`: streams open now. */
   readonly streamsActive: Gauge<"kind">;
+  /** `xds_server_requests_total{type_url}`: discovery requests received. */
   readonly requestsTotal: Counter<"type_url">;
+  /** `xds_server_responses_total{type_url}`: discovery responses sent. */
   readonly responsesTotal: Counter<"type_url">;
+  /** `xds_server_nacks_total{type_url}`: responses clients rejected. */
   readonly nacksTotal: Counter<"type_url">;
+  /** `xds_server_errors_total{code}`: streams and calls ended with an error status. */
   readonly errorsTotal: Counter<"code">;
+  /** `xds_server_request_duration_seconds{type_url}`: request to the response it caused. */
   readonly requestDuration: Histogram<"type_url">;
+  /** `xds_server_watches_active`: cache watches open now, read when scraped. */
   readonly watchesActive: Gauge;
+  /** `xds_server_snapshots_total`: snapshots set through the server. */
   readonly snapshotsTotal: Counter;
+  /** `xds_server_load_reports_total`: LRS load reports received. */
   readonly loadReportsTotal: Counter;
+  /** `xds_server_event_loop_delay_seconds{quantile}`: event-loop delay since the last scrape. */
   readonly eventLoopDelay: Gauge<"quantile">;
   readonly #delay: IntervalHistogram;
 
@@ -25,7 +37,7 @@ export class ServerMetrics {
    * @param registry where to register; default a new registry owned by this object.
    * @param watches reads the number of open cache watches when scraped.
    */
-  constructor(registry: Registry = new Registry(), watches: () => number = () => 0) {
+  constructor(registry: Registry = new Registry(), watches: () => number = () => 0, snapshots: () => number = () => 0) {
     this.registry = registry;
     const registers = [registry];
     this.streamsTotal = new Counter({
@@ -81,8 +93,13 @@ export class ServerMetrics {
     });
     this.snapshotsTotal = new Counter({
       name: "xds_server_snapshots_total",
-      help: "Snapshots set in the cache through the server.",
+      help: "Snapshots (or resource batches) the cache has taken, read from the cache when scraped.",
       registers,
+      collect() {
+        // The cache counts; mirror its count (monotonic) into the counter.
+        this.reset();
+        this.inc(snapshots());
+      },
     });
     this.loadReportsTotal = new Counter({
       name: "xds_server_load_reports_total",

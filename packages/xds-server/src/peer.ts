@@ -5,6 +5,7 @@ import { createContextKey } from "@connectrpc/connect";
 
 /** Who is on the other end of a call: address, and the client certificate under mTLS. */
 export interface Peer {
+  /** The client's address as HOST:PORT; undefined when the socket does not say. */
   readonly address: string | undefined;
   /** The verified client certificate's identities (SPIFFE URI SANs and the CN), when mTLS is on. */
   readonly identities: readonly string[];

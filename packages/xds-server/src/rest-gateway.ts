@@ -13,6 +13,8 @@ import {
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { anyOf, wrappedAny } from "./discovery-response.js";
 import { type Logger, silentLogger } from "./logger.js";
+import { type NodeAuthorizer, requireAuthorized } from "./node-authorizer.js";
+import { peerOf } from "./peer.js";
 
 /**
  * The REST paths of the xDS discovery services (the `google.api.http`
@@ -44,6 +46,8 @@ export interface RestGatewayOptions {
   readonly maxBodyBytes?: number;
   /** Where unexpected failures (answered 500) are logged. Default: nowhere. */
   readonly logger?: Logger;
+  /** Checked with each request's node and the caller's peer; a refusal is answered 403. Default: none. */
+  readonly authorize?: NodeAuthorizer;
 }
 
 /**
@@ -84,7 +88,7 @@ const defaultMaxBodyBytes = 4 * 1024 * 1024;
  * Answers: 200 with a proto3 JSON `DiscoveryResponse` (resources as typed
  * `Any`, with `@type`); 304 when the client's `version_info` is current; 400
  * for malformed JSON, unknown fields, a missing `node.id` or a `type_url` other
- * than the path's; 404 for an unknown path or a node the cache has no state
+ * than the path's; 403 when `authorize` refuses the node; 404 for an unknown path or a node the cache has no state
  * for; 405 for any method but POST; 413 for a body over `maxBodyBytes`. Every
  * error but 304 carries a JSON body `{code, message}`. The handler never
  * throws; it suits connect-node's `fallback` (plain HTTP requests on the xDS
@@ -98,7 +102,7 @@ export function restGateway(options: RestGatewayOptions): NodeRequestHandler {
   return (req, res) => {
     const response = res as unknown as Response;
     const http1 = req.httpVersionMajor < 2;
-    serve(req, options.cache, types, registry, maxBodyBytes)
+    serve(req, options.cache, types, registry, maxBodyBytes, options.authorize)
       .then((answer) => {
         if (answer === undefined) send(response, 304, undefined);
         else send(response, 200, answer);
@@ -127,6 +131,7 @@ async function serve(
   types: ResourceTypeRegistry,
   registry: Registry,
   maxBodyBytes: number,
+  authorize: NodeAuthorizer | undefined,
 ): Promise<string | undefined> {
   const path = pathOf(req.url);
   const typeUrl = restDiscoveryPaths.get(path);
@@ -163,6 +168,7 @@ async function serve(
   if (!request.node?.id) {
     throw new HttpFailure(400, "invalid_request", "the DiscoveryRequest must carry node.id");
   }
+  if (authorize) await requireAuthorized(authorize, peerOf(req), request.node);
   if (request.typeUrl !== "" && request.typeUrl !== typeUrl) {
     throw new HttpFailure(
       400,

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { Cache, SotwResponse, Watch } from "@nebucloud/xds-cache";
+import { type Cache, covers, type SotwResponse, type Watch } from "@nebucloud/xds-cache";
 import { defaultResourceTypes, type ResourceTypeRegistry, sendRank } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import {
@@ -7,29 +7,43 @@ import {
   type DiscoveryResponse,
   DiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
-import { anyOf, wrappedAny } from "./discovery-response.js";
+import { anyOf, responseSources, wrappedAny } from "./discovery-response.js";
 import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 
 /** What a stream reports about one type, for CSDS, metrics and status pages. */
 export interface TypeStatus {
+  /** The type URL this status is for. */
   readonly typeUrl: string;
+  /** Whether the client subscribes to every resource of the type. */
   readonly wildcard: boolean;
+  /** The names the client subscribed to explicitly. */
   readonly subscribed: readonly string[];
   /** Version of the last response sent. */
   readonly sentVersion: string;
   /** Version the client last acknowledged. */
   readonly ackedVersion: string;
   /** The client's error text when it rejected the last response. */
-  readonly nack: { readonly version: string; readonly message: string } | undefined;
+  readonly nack:
+    | {
+        /** The version the client rejected. */
+        readonly version: string;
+        /** The client's error_detail message. */
+        readonly message: string;
+      }
+    | undefined;
   /** Name -> version the client holds. */
   readonly returned: ReadonlyMap<string, string>;
 }
 
 /** Hooks a SotW stream calls; all optional. */
 export interface SotwStreamHooks {
+  /** A request arrived (after the protocol checks); `node` is the stream's node. */
   onRequest?(request: DiscoveryRequest, node: Node): void;
+  /** A response is about to be written. */
   onResponse?(response: DiscoveryResponse, node: Node): void;
+  /** The client accepted `version` of a type. */
   onAck?(typeUrl: string, version: string, node: Node): void;
+  /** The client rejected `version` of a type with `message` (its error_detail). */
   onNack?(typeUrl: string, version: string, message: string, node: Node): void;
   /** A request whose nonce is not the last one sent for its type: ignored. */
   onStale?(request: DiscoveryRequest): void;
@@ -37,6 +51,7 @@ export interface SotwStreamHooks {
 
 /** Options of {@link SotwStream}. */
 export interface SotwStreamOptions {
+  /** The cache the stream opens its watches on. */
   readonly cache: Cache;
   /**
    * Called when a response becomes ready; the transport then takes responses
@@ -45,10 +60,20 @@ export interface SotwStreamOptions {
   readonly onPending: () => void;
   /** Per-type services serve one type; ADS (undefined) serves all and requires type_url. */
   readonly typeUrl?: string | undefined;
+  /** The resource types served. Default: the core's default registry. */
   readonly types?: ResourceTypeRegistry;
+  /** What the stream reports as it goes (metrics, callbacks). */
   readonly hooks?: SotwStreamHooks;
   /** Most resource names one request may carry. Default 10 000. */
   readonly maxNamesPerRequest?: number;
+}
+
+/** A response built for a type and not yet taken for writing. */
+interface PendingResponse {
+  readonly message: DiscoveryResponse;
+  readonly version: string;
+  /** What the client will hold once it acknowledges it. */
+  readonly returned: ReadonlyMap<string, string>;
 }
 
 interface TypeState {
@@ -78,7 +103,8 @@ export class SotwStream {
   readonly #options: SotwStreamOptions;
   readonly #types: ResourceTypeRegistry;
   readonly #states = new Map<string, TypeState>();
-  readonly #pending = new Map<string, DiscoveryResponse>();
+  /** Built, not yet written, by type: at most one each, the newest. */
+  readonly #pending = new Map<string, PendingResponse>();
   #node: Node | undefined;
   #nonce = 0;
   #closed = false;
@@ -172,31 +198,37 @@ export class SotwStream {
     if (names.includes("*")) state.wildcard = true;
     else if (first && names.length === 0 && legacyWildcardTypes.has(state.typeUrl)) state.wildcard = true;
     else if (names.length > 0 || state.named) state.wildcard = false;
-    if (explicit.length > 0) state.named = true;
-    const next = new Set(explicit);
-    for (const name of state.subscribed) {
-      // The client drops what it unsubscribed from; forget we sent it.
-      if (!next.has(name)) state.returned.delete(name);
-    }
-    state.subscribed = next;
+    // Once a client has named anything, `*` included, an empty list means
+    // "nothing" rather than the legacy wildcard (xDS protocol, wildcard rules).
+    if (names.length > 0) state.named = true;
+    state.subscribed = new Set(explicit);
+    // The client drops what it no longer subscribes to, also what only an
+    // unsubscribed `*` or glob covered: forget we sent it, so a later
+    // subscription sends it again.
+    for (const name of [...state.returned.keys()]) if (!covers(state, name)) state.returned.delete(name);
   }
 
   #respond(state: TypeState, response: SotwResponse): void {
     if (this.#closed) return;
     state.watch = undefined;
-    const nonce = String(++this.#nonce);
     const message = create(DiscoveryResponseSchema, {
       versionInfo: response.version,
       typeUrl: response.typeUrl,
-      nonce,
       resources: response.resources.map((r) =>
         r.ttlMs !== undefined || response.heartbeat ? wrappedAny(r, response.heartbeat) : anyOf(r),
       ),
     });
-    state.nonce = nonce;
-    state.sentVersion = response.version;
-    state.pendingReturned = response.returned;
-    this.#pending.set(state.typeUrl, message);
+    responseSources.set(message, {
+      kind: "sotw",
+      resources: response.resources,
+      heartbeat: response.heartbeat,
+      // Every subscribed resource is in it: the version says exactly what it holds.
+      shareKey:
+        response.resources.length === response.returned.size
+          ? `${response.typeUrl}\0${response.version}\0${response.heartbeat}`
+          : undefined,
+    });
+    this.#pending.set(state.typeUrl, { message, version: response.version, returned: response.returned });
     this.#options.onPending();
   }
 
@@ -208,14 +240,26 @@ export class SotwStream {
    */
   takeNext(): DiscoveryResponse | undefined {
     if (this.#closed) return undefined;
-    let next: DiscoveryResponse | undefined;
-    for (const response of this.#pending.values()) {
-      if (!next || sendRank(response.typeUrl) < sendRank(next.typeUrl)) next = response;
+    let next: PendingResponse | undefined;
+    for (const pending of this.#pending.values()) {
+      if (!next || sendRank(pending.message.typeUrl) < sendRank(next.message.typeUrl)) next = pending;
     }
     if (!next) return undefined;
-    this.#pending.delete(next.typeUrl);
-    if (this.#node) this.#options.hooks?.onResponse?.(next, this.#node);
-    return next;
+    const { message } = next;
+    this.#pending.delete(message.typeUrl);
+    // The nonce is given as the response is written, not when it is built: a
+    // request the client sends before it could see this response is then not
+    // stale, and a subscription change in it replaces a response still unsent
+    // (go-control-plane #1498) instead of being ignored.
+    message.nonce = String(++this.#nonce);
+    const state = this.#states.get(message.typeUrl);
+    if (state) {
+      state.nonce = message.nonce;
+      state.sentVersion = next.version;
+      state.pendingReturned = next.returned;
+    }
+    if (this.#node) this.#options.hooks?.onResponse?.(message, this.#node);
+    return message;
   }
 
   /** What the stream holds per type. */

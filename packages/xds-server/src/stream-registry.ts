@@ -4,9 +4,13 @@ import type { TypeStatus } from "./sotw-stream.js";
 
 /** One open stream as CSDS, `/debug` and status pages see it. */
 export interface StreamView {
+  /** What callbacks learn about the stream: id, kind, method, type, peer. */
   readonly info: StreamInfo;
+  /** The node from the stream's first request; undefined until it arrives. */
   readonly node: Node | undefined;
+  /** When the stream opened (ms since epoch). */
   readonly openedAt: number;
+  /** Per-type state now: subscription, sent and ACKed versions, last NACK, what the client holds. */
   status(): TypeStatus[];
 }
 

@@ -83,6 +83,10 @@ describe("XdsServer over real HTTP/2", () => {
     assert.equal(response.status, HealthCheckResponse_ServingStatus.SERVING);
   });
 
+  it("reports the snapshots its cache has taken", async () => {
+    assert.match((await server.metrics?.registry.metrics()) ?? "", /^xds_server_snapshots_total 1$/m);
+  });
+
   it("counts streams in its metrics and returns the active gauge to zero", async () => {
     const text = await server.metrics?.registry.metrics();
     assert.match(text ?? "", /xds_server_streams_total\{kind="sotw"\} \d+/);

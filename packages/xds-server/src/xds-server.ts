@@ -15,19 +15,24 @@ import type { Registry } from "prom-client";
 import type { ServerCallbacks } from "./callbacks.js";
 import { registerCsdsService } from "./csds-service.js";
 import { type DiscoveryContext, perTypeServices, registerDiscoveryServices } from "./discovery-services.js";
+import { serveGrpcStream, streamRoutes } from "./grpc-stream-transport.js";
 import { HealthStatus, registerHealthService, ServingStatus } from "./health-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { registerLrsService } from "./lrs-service.js";
 import { ServerMetrics } from "./metrics.js";
+import { type AuthorizerOptions, guardSecrets, type NodeAuthorizer } from "./node-authorizer.js";
 import { peerKey, peerOf } from "./peer.js";
 import { registerReflectionService } from "./reflection-service.js";
 import { restGateway } from "./rest-gateway.js";
 import { StreamRegistry, type StreamView } from "./stream-registry.js";
 import { TokenBucket } from "./token-bucket.js";
+import { WriteScheduler } from "./write-scheduler.js";
 
 /** TLS material for {@link XdsServerBuilder.withTls}; PEM strings or buffers. */
 export interface TlsOptions {
+  /** The server's certificate chain (PEM). */
   readonly cert: string | Buffer;
+  /** The server's private key (PEM). */
   readonly key: string | Buffer;
   /** CA bundle that client certificates must chain to (mTLS). */
   readonly ca?: string | Buffer;
@@ -41,7 +46,10 @@ export interface TlsOptions {
  */
 export type ServiceRegistration = (router: ConnectRouter, server: ServerParts) => void;
 
-/** What a {@link ServiceRegistration} may use. */
+/**
+ * What a {@link ServiceRegistration} may use.
+ * @internal for this package's own modules.
+ */
 export interface ServerParts {
   readonly cache: Cache;
   readonly types: ResourceTypeRegistry;
@@ -57,6 +65,7 @@ export interface ServerParts {
 export interface XdsServerHandle {
   /** The bound address as HOST:PORT (the real port when 0 was asked for). */
   readonly address: string;
+  /** The bound port. */
   readonly port: number;
   /** Serving status per service; shutdown turns it NOT_SERVING. */
   readonly health: HealthStatus;
@@ -87,6 +96,8 @@ export class XdsServerBuilder {
   #health = false;
   #reflection = false;
   #tls: TlsOptions | undefined;
+  #authorize: NodeAuthorizer | undefined;
+  #authorizerOptions: AuthorizerOptions = {};
   #callbacks: ServerCallbacks = {};
   #logger: Logger = silentLogger;
   #types: ResourceTypeRegistry = defaultResourceTypes;
@@ -132,6 +143,21 @@ export class XdsServerBuilder {
     return this;
   }
 
+  /**
+   * Checks that the caller may speak for the node it names: on the first
+   * request of every xDS stream (SotW and delta, ADS and per-type), on every
+   * Fetch and on every REST discovery request. A refusal ends the call with
+   * PERMISSION_DENIED (REST: 403) naming the node id, before anything is
+   * served. Use {@link spiffeNodeAuthorizer} with mTLS, or your own function.
+   * `options.secretAuthorizer` narrows which Secrets each node receives.
+   * Default: every caller may speak for every node.
+   */
+  withAuthorizer(authorize: NodeAuthorizer, options: AuthorizerOptions = {}): this {
+    this.#authorize = authorize;
+    this.#authorizerOptions = options;
+    return this;
+  }
+
   /** Hooks into streams, requests, responses, NACKs and load reports. */
   withCallbacks(callbacks: ServerCallbacks): this {
     this.#callbacks = callbacks;
@@ -167,7 +193,11 @@ export class XdsServerBuilder {
     const streams = new StreamRegistry();
     const health = new HealthStatus();
     const metrics = this.#metrics
-      ? new ServerMetrics(this.#metricsRegistry, () => (cache as { numWatches?: () => number }).numWatches?.() ?? 0)
+      ? new ServerMetrics(
+          this.#metricsRegistry,
+          () => (cache as { numWatches?: () => number }).numWatches?.() ?? 0,
+          () => (cache as { snapshotCount?: () => number }).snapshotCount?.() ?? 0,
+        )
       : undefined;
     const lifecycle = { closing: false, aborters: new Set<(reason: unknown) => void>() };
     const parts: ServerParts = {
@@ -180,15 +210,22 @@ export class XdsServerBuilder {
       streams,
       health,
     };
+    const secretAuthorizer = this.#authorizerOptions.secretAuthorizer;
+    // What discovery services and the REST gateway answer from: the cache, with
+    // Secret subscriptions narrowed to what each node may have.
+    const served = secretAuthorizer ? guardSecrets(cache, secretAuthorizer) : cache;
+    const authorize = this.#authorize;
     const discovery: DiscoveryContext = {
       ...parts,
+      cache: served,
+      authorize,
       newStreams: config.newStreamsPerSecond > 0 ? new TokenBucket(config.newStreamsPerSecond) : undefined,
       lifecycle,
     };
     const withHealth = this.#health;
     const withReflection = this.#reflection;
     const extra = this.#extra;
-    const handler = connectNodeAdapter({
+    const connectHandler = connectNodeAdapter({
       grpc: true,
       grpcWeb: false,
       connect: false,
@@ -197,7 +234,12 @@ export class XdsServerBuilder {
       contextValues: (request) => createContextValues().set(peerKey, peerOf(request)),
       // Non-gRPC requests on the xDS port: the xDS REST-JSON API (HTTP/2, or
       // HTTP/1.1 too under TLS through ALPN).
-      fallback: restGateway({ cache, types: this.#types, logger: this.#logger }),
+      fallback: restGateway({
+        cache: served,
+        types: this.#types,
+        logger: this.#logger,
+        ...(authorize ? { authorize } : {}),
+      }),
       routes(router) {
         registerDiscoveryServices(router, discovery);
         registerCsdsService(router, parts);
@@ -209,6 +251,16 @@ export class XdsServerBuilder {
         if (withReflection) registerReflectionService(router, names);
       },
     });
+    // xDS streams take the hot path: raw HTTP/2 with responses written from
+    // shared encoded bytes. connect serves everything else (fetch, CSDS, LRS,
+    // health, reflection) and the REST gateway.
+    const routes = streamRoutes();
+    const scheduler = new WriteScheduler(config.maxConcurrentWrites);
+    const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      const route = req.httpVersionMajor === 2 && req.method === "POST" ? routes.get(req.url) : undefined;
+      if (route) serveGrpcStream(req, res, route, discovery, scheduler);
+      else connectHandler(req, res);
+    };
     const settings = { maxConcurrentStreams: config.maxConcurrentStreams };
     const server = this.#tls
       ? http2.createSecureServer(
@@ -284,6 +336,14 @@ export class XdsServerBuilder {
             logger.info({ streams: streams.size }, "drain timeout: ending remaining streams with UNAVAILABLE");
             for (const abort of [...lifecycle.aborters]) {
               abort(new ConnectError("the server is shutting down; reconnect", Code.Unavailable));
+            }
+            // The aborted streams' statuses go out within a few turns; streams whose
+            // client never half-closes would then hold the connection open.
+            for (let turn = 0; turn < 20 && h2streams.size > 0; turn++) {
+              await new Promise((resolve) => setTimeout(resolve, 10));
+              for (const stream of h2streams) {
+                if (stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+              }
             }
             const ended = await Promise.race([
               closed.then(() => true),

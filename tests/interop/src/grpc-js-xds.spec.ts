@@ -377,14 +377,18 @@ describe("grpc-js-xds against the xDS server (SotW ADS)", () => {
     const victimPush = plane.responses.some((r) => r.stream === victimStream && r.bytes === routeBytes);
     t.diagnostic(`route config ${routeBytes} bytes; push to the killed client had begun: ${victimPush}`);
     // The survivors got and acknowledged the whole large route config.
-    await eventually("the survivors acknowledge the large route config", () =>
-      plane.handle
-        .streams()
-        .every(
-          (s) =>
-            victimStreams.has(s.info.id) &&
-            s.status().find((type) => type.typeUrl === TypeUrl.Route)?.ackedVersion === large.version(TypeUrl.Route),
-        ),
+    await eventually(
+      "the survivors acknowledge the large route config",
+      () =>
+        plane.handle
+          .streams()
+          .every(
+            (s) =>
+              victimStreams.has(s.info.id) &&
+              s.status().find((type) => type.typeUrl === TypeUrl.Route)?.ackedVersion === large.version(TypeUrl.Route),
+          ),
+      // Generous: a loaded 2-core machine decodes 1 MB of routes slowly.
+      { timeoutMs: 20_000 },
     );
 
     // The others leave: closing the channel unsubscribes (empty name lists) and ends the stream.

@@ -42,7 +42,9 @@ import { type Runtime, RuntimeSchema } from "@nebucloud/xds-proto/envoy/service/
 
 /** A host (IP address or DNS name) and a port. */
 export interface HostPort {
+  /** An IP address or DNS name. */
   readonly host: string;
+  /** A TCP port. */
   readonly port: number;
 }
 
@@ -108,7 +110,12 @@ export function makeCluster(name: string, options: MakeClusterOptions = {}): Clu
 /** Options of {@link makeEndpoints}. */
 export interface MakeEndpointsOptions {
   /** The locality of the endpoints. Default: region `"local"`, zone `"local-a"`. */
-  readonly locality?: { readonly region: string; readonly zone: string };
+  readonly locality?: {
+    /** The locality's region. */
+    readonly region: string;
+    /** The locality's zone. */
+    readonly zone: string;
+  };
   /** The locality's load_balancing_weight. Default 1. */
   readonly weight?: number;
 }

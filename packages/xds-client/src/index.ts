@@ -1,0 +1,17 @@
+export type { BackoffOptions, ResolvedBackoff } from "./backoff.js";
+export { backoffDelay, defaultBackoff } from "./backoff.js";
+export type { XdsClientEvents, XdsClientListener } from "./client-events.js";
+export { ClientMetrics } from "./client-metrics.js";
+export type { ClientTlsOptions, NodeOptions, ResourceValidator, XdsClientOptions } from "./client-options.js";
+export type { FetchClientStatusOptions } from "./client-status.js";
+export { fetchClientStatus } from "./client-status.js";
+export type { StreamEndReason } from "./connection-error.js";
+export { streamEndReason } from "./connection-error.js";
+export type { DecodedResource } from "./decoded-resource.js";
+export { decodeDeltaResources, decodeSotwResources } from "./decoded-resource.js";
+export type { Logger } from "./logger.js";
+export { silentLogger } from "./logger.js";
+export { clientFeatures, nodeMessage } from "./node-message.js";
+export type { ClientTypeStatus } from "./type-state.js";
+export type { WatchHandler } from "./type-subscription.js";
+export { XdsClient } from "./xds-client.js";
