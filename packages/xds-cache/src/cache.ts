@@ -86,6 +86,12 @@ export interface DeltaResponse {
   readonly removed: readonly string[];
   /** Name -> version the client holds after applying this response. */
   readonly nextVersions: ReadonlyMap<string, string>;
+  /**
+   * Set when the response carries exactly every resource of a set that never
+   * changes, so any stream sending it sends the same bytes: a transport may
+   * encode it once and share it.
+   */
+  readonly shareKey?: string;
 }
 
 /** Receives a watch's answer. Called at most once per watch, never synchronously inside `cancel`. */

@@ -1,5 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Resource, type ResourceTypeRegistry, TypeUrl, versionOf, XdsError } from "@nebucloud/xds-core";
+import { markImmutable } from "./subscription.js";
 
 /** A resource given to a snapshot: a wrapped {@link Resource} or a bare message of a registered type. */
 export type ResourceInput = Resource | Message;
@@ -77,6 +78,7 @@ export class Snapshot {
         }
         named.set(resource.name, resource);
       }
+      markImmutable(named);
       resources.set(typeUrl, named);
     }
     return new Snapshot(resources);

@@ -25,6 +25,32 @@ function hasGlob(subscribed: ReadonlySet<string>): boolean {
   return false;
 }
 
+const immutableMaps = new WeakSet<object>();
+const wholeSets = new WeakMap<object, { readonly version: string; readonly returned: ReadonlyMap<string, string> }>();
+
+/**
+ * Marks a resource map as never changing (a snapshot's), so that the version
+ * and name -> version map of the whole set are computed once for it, not once
+ * per watch: with a thousand streams all asking for everything, that hashing
+ * was most of the work.
+ */
+export function markImmutable(map: ReadonlyMap<string, Resource>): void {
+  immutableMaps.add(map);
+}
+
+/** The version and name -> version map of a whole immutable set; undefined for a mutable one. */
+function wholeOf(all: ReadonlyMap<string, Resource>) {
+  if (!immutableMaps.has(all)) return undefined;
+  let whole = wholeSets.get(all);
+  if (!whole) {
+    const returned = new Map<string, string>();
+    for (const [name, resource] of all) returned.set(name, resource.version);
+    whole = { version: versionOf(all.values()), returned };
+    wholeSets.set(all, whole);
+  }
+  return whole;
+}
+
 /** The resources of `all` that a subscription covers, by name. */
 export function selectResources(
   state: { wildcard: boolean; subscribed: ReadonlySet<string> },
@@ -60,10 +86,21 @@ export function answerSotw(
   all: ReadonlyMap<string, Resource>,
   fullState: boolean,
 ): SotwResponse | undefined {
-  const selected = selectResources(state, all);
-  const returned = new Map<string, string>();
-  for (const [name, resource] of selected) returned.set(name, resource.version);
-  const version = versionOf(selected.values());
+  const whole = wholeOf(all);
+  const everything = state.wildcard && !hasGlob(state.subscribed);
+  const selected: ReadonlyMap<string, Resource> = everything && whole ? all : selectResources(state, all);
+  let returned: ReadonlyMap<string, string>;
+  let version: string;
+  if (whole && selected.size === all.size) {
+    // A subset as large as the set is the set: reuse what was computed once.
+    returned = whole.returned;
+    version = whole.version;
+  } else {
+    const own = new Map<string, string>();
+    for (const [name, resource] of selected) own.set(name, resource.version);
+    returned = own;
+    version = versionOf(selected.values());
+  }
   if (version === request.versionInfo && sameVersions(state.returned, returned)) return undefined;
   if (version === state.nackedVersion) return undefined;
   let resources: Resource[];
@@ -123,5 +160,16 @@ export function answerDelta(
     }
   }
   if (resources.length === 0 && removed.length === 0) return undefined;
-  return { request, typeUrl: request.typeUrl, systemVersion, resources, removed, nextVersions };
+  // Every resource of an immutable set, nothing removed: the same bytes for
+  // every client at this content, so the encoding can be shared.
+  const whole = resources.length === all.size && removed.length === 0 ? wholeOf(all) : undefined;
+  return {
+    request,
+    typeUrl: request.typeUrl,
+    systemVersion,
+    resources,
+    removed,
+    nextVersions,
+    ...(whole ? { shareKey: `${request.typeUrl}\0${whole.version}\0delta` } : {}),
+  };
 }

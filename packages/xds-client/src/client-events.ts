@@ -3,15 +3,48 @@ import type { XdsError } from "@nebucloud/xds-core";
 /** Events of an {@link XdsClient}, by name, with what each listener receives. */
 export interface XdsClientEvents {
   /** A connection came up and a stream opened on it. */
-  connected: { readonly address: string };
+  connected: {
+    /** The server as HOST:PORT, so one listener can tell several clients apart. */
+    readonly address: string;
+  };
   /** The stream ended; the client reconnects after `retryInMs`. */
-  disconnected: { readonly address: string; readonly error: XdsError; readonly retryInMs: number };
+  disconnected: {
+    /** The server as HOST:PORT. */
+    readonly address: string;
+    /** Why the stream ended; `details.reason` is a {@link StreamEndReason}, so listeners can tell an outage from a TLS misconfiguration. */
+    readonly error: XdsError;
+    /** The backoff delay (jitter included) before the next attempt, for status pages that show a countdown. */
+    readonly retryInMs: number;
+  };
   /** A response was accepted. */
-  ack: { readonly typeUrl: string; readonly version: string; readonly nonce: string };
+  ack: {
+    /** The type the response was for. */
+    readonly typeUrl: string;
+    /** The version_info (SotW) or system_version_info (delta) now current for the type. */
+    readonly version: string;
+    /** The response's nonce, to match this ACK with the server's logs. */
+    readonly nonce: string;
+  };
   /** A response was rejected with `message`. */
-  nack: { readonly typeUrl: string; readonly version: string; readonly nonce: string; readonly message: string };
+  nack: {
+    /** The type the rejected response was for. */
+    readonly typeUrl: string;
+    /** The version the server offered and the client refused; the one accepted before stays current. */
+    readonly version: string;
+    /** The rejected response's nonce, to match this NACK with the server's logs. */
+    readonly nonce: string;
+    /** Why it was refused: the error_detail sent back to the server (a decoding error or the validator's text). */
+    readonly message: string;
+  };
   /** Resources the client holds changed (content), or were removed. */
-  resources: { readonly typeUrl: string; readonly updated: readonly string[]; readonly removed: readonly string[] };
+  resources: {
+    /** The type whose resources changed. */
+    readonly typeUrl: string;
+    /** Names added or whose content changed; a resource sent again unchanged is not listed. */
+    readonly updated: readonly string[];
+    /** Names the server removed, or whose TTL ran out; the client no longer holds them. */
+    readonly removed: readonly string[];
+  };
 }
 
 /** A listener of event `K`. */

@@ -22,9 +22,13 @@ function gauge(registry: Registry, name: string, help: string): Gauge {
  * - `xds_client_connected`: clients with an open stream now.
  */
 export class ClientMetrics {
+  /** `xds_client_responses_total`: every response counts, rejected ones included, so NACK rate is `nacks / responses`. */
   readonly responses: Counter<"type_url">;
+  /** `xds_client_nacks_total`: responses the client refused; a rising count means the server sends bad config. */
   readonly nacks: Counter<"type_url">;
+  /** `xds_client_reconnects_total`: the first stream is not counted, so any increase means a stream was lost. */
   readonly reconnects: Counter<never>;
+  /** `xds_client_connected`: raised when a stream opens and lowered when it ends, so shared registries sum clients. */
   readonly connected: Gauge;
 
   constructor(registry: Registry) {

@@ -13,7 +13,14 @@ export interface NodeOptions {
   /** node.metadata: any JSON object. */
   readonly metadata?: JsonObject;
   /** node.locality. */
-  readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
+  readonly locality?: {
+    /** locality.region: the coarsest level, which servers may use for locality-aware load balancing. */
+    readonly region?: string;
+    /** locality.zone: the availability zone within `region`. */
+    readonly zone?: string;
+    /** locality.sub_zone: a finer split within `zone` (a rack, say), for servers that route by it. */
+    readonly subZone?: string;
+  };
   /** node.user_agent_name. Default `@nebucloud/xds-client`. */
   readonly userAgentName?: string;
 }
@@ -24,8 +31,11 @@ export interface NodeOptions {
  * `http2.connect` as its TLS options.
  */
 export interface ClientTlsOptions {
+  /** CA certificate(s) the server's certificate must chain to. Default: Node's built-in root CAs. */
   readonly ca?: string | Buffer;
+  /** The client certificate, for servers that require mTLS; needs `key` too. */
   readonly cert?: string | Buffer;
+  /** The private key of `cert`. Kept in memory for reconnects, so it is held as long as the client lives. */
   readonly key?: string | Buffer;
   /** The name the server certificate must carry. Default: the host of `server`. */
   readonly serverName?: string;
@@ -43,10 +53,17 @@ export type ResourceValidator = (typeUrl: string, name: string, message: Message
 export interface XdsClientOptions {
   /** The server as HOST:PORT (plaintext unless `tls` is set), or an http:// or https:// URL. */
   readonly server: string;
+  /** The node the client identifies as; sent again on every stream, so the server picks the same config after a reconnect. */
   readonly node: NodeOptions;
   /** State of the world (`sotw`, the default) or incremental (`delta`) ADS. */
   readonly protocol?: "sotw" | "delta";
+  /** TLS towards the server. Default: none (plaintext), unless `server` is an https:// URL. */
   readonly tls?: ClientTlsOptions;
+  /**
+   * Checks every resource before it is accepted, so bad config is NACKed
+   * before watchers see it. Called synchronously while a response is handled;
+   * keep it fast and free of side effects. Default: no check beyond decoding.
+   */
   readonly validate?: ResourceValidator;
   /**
    * How long a named resource may go unanswered, after it was requested on a

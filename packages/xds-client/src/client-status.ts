@@ -14,6 +14,7 @@ import { openConnection } from "./transport.js";
 export interface FetchClientStatusOptions {
   /** The server as HOST:PORT or a URL. */
   readonly server: string;
+  /** TLS towards the server, as for {@link XdsClientOptions.tls}. Default: plaintext, unless `server` is an https:// URL. */
   readonly tls?: ClientTlsOptions;
   /** Only the client with this node id. Default: every client. */
   readonly nodeId?: string;

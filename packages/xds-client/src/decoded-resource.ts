@@ -10,6 +10,7 @@ import {
 
 /** One resource of a response, decoded. */
 export interface DecodedResource {
+  /** The resource's name: the wrapper's name when it has one, else read from the message, as servers may send either. */
   readonly name: string;
   /**
    * The resource, or `undefined` for a TTL heartbeat (a wrapped resource

@@ -2,6 +2,7 @@ import { TypeSubscription } from "./type-subscription.js";
 
 /** What the client knows about one type, for status pages and tools. */
 export interface ClientTypeStatus {
+  /** The type this status describes. */
   readonly typeUrl: string;
   /** Whether some watcher watches every resource of the type. */
   readonly wildcard: boolean;
@@ -12,7 +13,14 @@ export interface ClientTypeStatus {
   /** The nonce of the last response received for the type on the current stream. */
   readonly nonce: string;
   /** The last rejection, until a response is accepted again. */
-  readonly nack: { readonly version: string; readonly message: string } | undefined;
+  readonly nack:
+    | {
+        /** The version the server offered and the client refused. */
+        readonly version: string;
+        /** Why it was refused: the error_detail sent back to the server. */
+        readonly message: string;
+      }
+    | undefined;
   /** How many resources of the type the client holds. */
   readonly resources: number;
   /** Watched names known not to exist. */

@@ -11,8 +11,27 @@ import type { Resource, XdsError } from "@nebucloud/xds-core";
  * throws is logged and never affects other watchers.
  */
 export interface WatchHandler {
+  /**
+   * Every watched resource the client holds now, by name: a whole view rather
+   * than a diff, so a handler never has to merge. The map is fresh on each
+   * call and the handler may keep it; the client never changes it afterwards.
+   * Handlers run synchronously on the client's own turn, one at a time, so a
+   * slow handler holds up the handling of the next response.
+   */
   onChange(resources: ReadonlyMap<string, Resource>): void;
+  /**
+   * `name` was removed by the server (or its TTL ran out), or was never sent
+   * within the does-not-exist timeout. A timeout is reported only for names
+   * watched explicitly, since a wildcard watch cannot miss a name it never
+   * asked for. After a removal `onChange` follows with the smaller view.
+   * Optional: without it, absence shows only as a missing key.
+   */
   onDoesNotExist?(name: string): void;
+  /**
+   * The stream failed (once per outage, not per retry) or a response for the
+   * type was rejected. Informational: the client keeps retrying and what it
+   * holds stays current, so there is nothing to clean up. Optional.
+   */
   onError?(error: XdsError): void;
 }
 

@@ -197,7 +197,7 @@ export class DeltaStream {
         kind: "delta",
         resources: response.resources,
         heartbeat: false,
-        shareKey: undefined,
+        shareKey: response.shareKey,
       });
     this.#pending.set(state.typeUrl, message);
     // Re-arm the watch at once: delta needs no ACK before the next change.

@@ -27,6 +27,21 @@ export function anyOf(resource: Resource): Any {
  * body: the client only renews the TTL.
  */
 export function wrapped(resource: Resource, heartbeat: boolean): WireResource {
+  if (!heartbeat) {
+    // Shared by every delta stream that sends this resource; never modified.
+    let message = wrappedCache.get(resource);
+    if (!message) {
+      message = wrap(resource, false);
+      wrappedCache.set(resource, message);
+    }
+    return message;
+  }
+  return wrap(resource, true);
+}
+
+const wrappedCache = new WeakMap<Resource, WireResource>();
+
+function wrap(resource: Resource, heartbeat: boolean): WireResource {
   const ttlMs = resource.ttlMs ?? 0;
   return create(WireResourceSchema, {
     name: resource.name,

@@ -123,7 +123,8 @@ export function encodeResponse(message: DiscoveryResponse | DeltaDiscoveryRespon
   } else if (source?.kind === "delta") {
     const m = message as DeltaDiscoveryResponse;
     head = toBinary(DeltaDiscoveryResponseSchema, { ...m, resources: [] });
-    body = concat(source.resources.map(deltaEntry));
+    const build = () => concat(source.resources.map(deltaEntry));
+    body = source.shareKey ? shared.get(source.shareKey, build) : build();
   } else if (message.$typeName === "envoy.service.discovery.v3.DiscoveryResponse") {
     head = toBinary(DiscoveryResponseSchema, message);
     body = new Uint8Array(0);
