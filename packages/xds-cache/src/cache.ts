@@ -33,6 +33,15 @@ export interface SubscriptionState {
    * (go-control-plane #962).
    */
   readonly nackedVersion?: string | undefined;
+  /**
+   * The client resumed from an earlier stream (its first request carried a
+   * version) and this stream has neither answered it nor seen it drop a name
+   * since: `returned` is unknown, and a `versionInfo` equal to the answer's
+   * version means the client already holds that answer, so it is not pushed
+   * again (a proxy failing over between replicas gets no redundant push).
+   * Default false: `returned` says exactly what the client holds.
+   */
+  readonly resumed?: boolean | undefined;
 }
 
 /** A state-of-the-world answer. */

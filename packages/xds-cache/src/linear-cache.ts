@@ -19,7 +19,7 @@ import type {
   Watch,
 } from "./cache.js";
 import type { ResourceInput } from "./snapshot.js";
-import { answerDelta, answerSotw, covers } from "./subscription.js";
+import { answerDelta, answerSotw, covers, fetchState } from "./subscription.js";
 
 /** Options of {@link LinearCache}. */
 export interface LinearCacheOptions {
@@ -327,13 +327,8 @@ export class LinearCache implements Cache {
    */
   fetch(request: SotwRequest): SotwResponse {
     this.#check(request.typeUrl);
-    const state: SubscriptionState = {
-      wildcard: request.resourceNames.length === 0,
-      subscribed: new Set(request.resourceNames),
-      returned: new Map(),
-    };
     // Full state: a REST client holds nothing between calls but its version.
-    const response = answerSotw(request, state, this.#resources, true);
+    const response = answerSotw(request, fetchState(request), this.#resources, true);
     if (!response) {
       throw new XdsError("version_up_to_date", `${this.typeUrl} is at version ${request.versionInfo} already`, {
         typeUrl: this.typeUrl,

@@ -10,6 +10,7 @@ import {
 import fc from "fast-check";
 import type { Cache, DeltaResponse, SotwResponse, Watch } from "./cache.js";
 import { Snapshot } from "./snapshot.js";
+import { LinearCache } from "./linear-cache.js";
 import { SnapshotCache } from "./snapshot-cache.js";
 import { covers } from "./subscription.js";
 
@@ -56,30 +57,7 @@ function snapshotHarness(): Harness {
   };
 }
 
-/** The LinearCache surface this spec uses; the class is loaded only if its module exists. */
-interface LinearLike extends Cache {
-  updateResources(updates: Iterable<ClusterLoadAssignment>, deletes: Iterable<string>): void;
-  setResources(resources: Iterable<ClusterLoadAssignment>): void;
-  numWatches(): number;
-  numDeltaWatches?(): number;
-}
-type LinearCtor = new (typeUrl: string) => LinearLike;
-
-async function loadLinearCache(): Promise<LinearCtor | undefined> {
-  const path = "./linear-cache.js";
-  try {
-    const module = (await import(path)) as { LinearCache?: LinearCtor };
-    const ctor = module.LinearCache;
-    if (typeof ctor !== "function") return undefined;
-    const proto = ctor.prototype as Partial<LinearLike>;
-    if (typeof proto.updateResources !== "function" || typeof proto.setResources !== "function") return undefined;
-    return ctor;
-  } catch {
-    return undefined;
-  }
-}
-
-function linearHarness(LinearCache: LinearCtor): Harness {
+function linearHarness(): Harness {
   const cache = new LinearCache(EDS);
   let current = new Map<string, number>();
   return {
@@ -94,7 +72,7 @@ function linearHarness(LinearCache: LinearCtor): Harness {
       }
       current = new Map(contents);
     },
-    numWatches: () => cache.numWatches() + (cache.numDeltaWatches?.() ?? 0),
+    numWatches: () => cache.numWatches() + cache.numDeltaWatches(),
     close: () => {},
   };
 }
@@ -362,8 +340,6 @@ function property(makeHarness: () => Harness, makeWorld: (harness: Harness) => W
 const sotwWorld = (harness: Harness) => new SotwWorld(harness) as World<SotwClient | DeltaClient>;
 const deltaWorld = (harness: Harness) => new DeltaWorld(harness) as World<SotwClient | DeltaClient>;
 
-const LinearCache = await loadLinearCache();
-
 describe("SnapshotCache under random command sequences", () => {
   test("a SotW client holds what a fresh subscriber gets, and cancelling leaves no watch", () => {
     property(snapshotHarness, sotwWorld);
@@ -374,12 +350,12 @@ describe("SnapshotCache under random command sequences", () => {
   });
 });
 
-describe("LinearCache under random command sequences", { skip: LinearCache ? false : "no LinearCache" }, () => {
+describe("LinearCache under random command sequences", () => {
   test("a SotW client holds what a fresh subscriber gets, and cancelling leaves no watch", () => {
-    if (LinearCache) property(() => linearHarness(LinearCache), sotwWorld);
+    property(linearHarness, sotwWorld);
   });
 
   test("a delta client holds what a fresh subscriber gets, and cancelling leaves no watch", () => {
-    if (LinearCache) property(() => linearHarness(LinearCache), deltaWorld);
+    property(linearHarness, deltaWorld);
   });
 });

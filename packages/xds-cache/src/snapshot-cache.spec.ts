@@ -156,6 +156,23 @@ describe("SnapshotCache: state of the world", () => {
     assert.equal(cache.numWatches("n1"), 1);
   });
 
+  test("does not push to a resumed client (a new stream) whose version is current", (t) => {
+    const cache = newCache(t);
+    cache.setSnapshot("n1", eds("a", "b"));
+    const earlier = only(sotw(cache, EDS, "n1", ["a"]));
+    const resumed = sotw(cache, EDS, "n1", ["a"], { ...earlier, returned: new Map() }, { resumed: true });
+    assert.equal(resumed.responses.length, 0);
+  });
+
+  test("re-sends a resource the client dropped and named again, though the version is unchanged", (t) => {
+    const cache = newCache(t);
+    cache.setSnapshot("n1", eds("a", "b"));
+    const earlier = only(sotw(cache, EDS, "n1", ["a"]));
+    // It unsubscribed from `a` (the stream forgot sending it), then named it again at the old version.
+    const again = sotw(cache, EDS, "n1", ["a"], { ...earlier, returned: new Map() });
+    assert.deepEqual(namesOf(only(again)), ["a"]);
+  });
+
   test("does not answer a current client when an equal snapshot is set again", (t) => {
     const cache = newCache(t);
     cache.setSnapshot("n1", clusters("a", "b"));

@@ -13,7 +13,7 @@ import type {
   Watch,
 } from "./cache.js";
 import type { Snapshot } from "./snapshot.js";
-import { answerDelta, answerSotw, selectResources } from "./subscription.js";
+import { answerDelta, answerSotw, fetchState, selectResources } from "./subscription.js";
 
 /** Options of {@link SnapshotCache}. */
 export interface SnapshotCacheOptions {
@@ -202,13 +202,7 @@ export class SnapshotCache implements Cache {
         nodeKey,
       });
     }
-    const names = request.resourceNames.filter((n) => n !== "*");
-    const state: SubscriptionState = {
-      wildcard: names.length === 0,
-      subscribed: new Set(names),
-      returned: new Map(),
-    };
-    const response = answerSotw(request, state, snapshot.resources(request.typeUrl), true);
+    const response = answerSotw(request, fetchState(request), snapshot.resources(request.typeUrl), true);
     if (!response) {
       throw new XdsError("version_up_to_date", `the client already has version ${request.versionInfo}`, {
         typeUrl: request.typeUrl,

@@ -51,6 +51,16 @@ function wholeOf(all: ReadonlyMap<string, Resource>) {
   return whole;
 }
 
+/**
+ * The subscription of a one-off (REST/Fetch) request: its names, or every
+ * resource when it names none or `*`. A REST client holds nothing between
+ * calls but its version, so that version is taken at its word.
+ */
+export function fetchState(request: SotwRequest): SubscriptionState {
+  const names = request.resourceNames.filter((n) => n !== Wildcard);
+  return { wildcard: names.length === 0, subscribed: new Set(names), returned: new Map(), resumed: true };
+}
+
 /** The resources of `all` that a subscription covers, by name. */
 export function selectResources(
   state: { wildcard: boolean; subscribed: ReadonlySet<string> },
@@ -101,7 +111,9 @@ export function answerSotw(
     returned = own;
     version = versionOf(selected.values());
   }
-  if (version === request.versionInfo && sameVersions(state.returned, returned)) return undefined;
+  if (version === request.versionInfo && (state.resumed === true || sameVersions(state.returned, returned))) {
+    return undefined;
+  }
   if (version === state.nackedVersion) return undefined;
   let resources: Resource[];
   if (fullState) {
@@ -126,8 +138,6 @@ function heldButGone(state: SubscriptionState, all: ReadonlyMap<string, Resource
 }
 
 function sameVersions(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  // A reconnecting client holds what its version says even though this stream sent nothing yet.
-  if (a.size === 0) return true;
   if (a.size !== b.size) return false;
   for (const [name, version] of a) if (b.get(name) !== version) return false;
   return true;

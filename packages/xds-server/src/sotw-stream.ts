@@ -90,6 +90,8 @@ interface TypeState {
   ackedVersion: string;
   /** What the client will hold once it acknowledges the last response. */
   pendingReturned: ReadonlyMap<string, string> | undefined;
+  /** See {@link SubscriptionState.resumed}: true until the first response or dropped name. */
+  resumed: boolean;
   watch: Watch | undefined;
 }
 
@@ -153,6 +155,7 @@ export class SotwStream {
         sentVersion: "",
         ackedVersion: "",
         pendingReturned: undefined,
+        resumed: request.versionInfo !== "",
         watch: undefined,
       };
       this.#states.set(typeUrl, state);
@@ -188,6 +191,7 @@ export class SotwStream {
         subscribed: state.subscribed,
         returned: state.returned,
         nackedVersion: state.nackedVersion,
+        resumed: state.resumed,
       },
       (response) => this.#respond(state, response),
     );
@@ -195,6 +199,7 @@ export class SotwStream {
 
   #subscribe(state: TypeState, names: readonly string[], first: boolean): void {
     const explicit = names.filter((n) => n !== "*");
+    const before = { wildcard: state.wildcard, subscribed: state.subscribed };
     if (names.includes("*")) state.wildcard = true;
     else if (first && names.length === 0 && legacyWildcardTypes.has(state.typeUrl)) state.wildcard = true;
     else if (names.length > 0 || state.named) state.wildcard = false;
@@ -206,6 +211,9 @@ export class SotwStream {
     // unsubscribed `*` or glob covered: forget we sent it, so a later
     // subscription sends it again.
     for (const name of [...state.returned.keys()]) if (!covers(state, name)) state.returned.delete(name);
+    // A resumed client that drops a name drops its copy too: from here on its
+    // version no longer says what it holds.
+    if (state.resumed && dropsAny(before, state)) state.resumed = false;
   }
 
   #respond(state: TypeState, response: SotwResponse): void {
@@ -257,6 +265,7 @@ export class SotwStream {
       state.nonce = message.nonce;
       state.sentVersion = next.version;
       state.pendingReturned = next.returned;
+      state.resumed = false;
     }
     if (this.#node) this.#options.hooks?.onResponse?.(message, this.#node);
     return message;
@@ -282,4 +291,14 @@ export class SotwStream {
     for (const state of this.#states.values()) state.watch?.cancel();
     this.#pending.clear();
   }
+}
+
+/** Whether `after` no longer covers something `before` did. */
+function dropsAny(
+  before: { wildcard: boolean; subscribed: ReadonlySet<string> },
+  after: { wildcard: boolean; subscribed: ReadonlySet<string> },
+): boolean {
+  if (before.wildcard && !after.wildcard) return true;
+  for (const name of before.subscribed) if (!after.subscribed.has(name) && !covers(after, name)) return true;
+  return false;
 }
