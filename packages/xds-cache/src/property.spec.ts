@@ -9,8 +9,8 @@ import {
 } from "@nebucloud/xds-proto/envoy/config/endpoint/v3/endpoint_pb";
 import fc from "fast-check";
 import type { Cache, DeltaResponse, SotwResponse, Watch } from "./cache.js";
-import { Snapshot } from "./snapshot.js";
 import { LinearCache } from "./linear-cache.js";
+import { Snapshot } from "./snapshot.js";
 import { SnapshotCache } from "./snapshot-cache.js";
 import { covers } from "./subscription.js";
 
