@@ -1,14 +1,15 @@
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import type { Snapshot } from "@nebucloud/xds-cache";
 import { SnapshotCache } from "@nebucloud/xds-cache";
 import { nodeHash } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { type ConfigProblem, formatProblem } from "./config-error.js";
 import { readConfigDocuments } from "./config-files.js";
-import { type LoadedConfig, loadConfig, type NodeMatch } from "./load-config.js";
+import { type LoadedConfig, loadConfig } from "./load-config.js";
+import { type GroupRule, groupOf, sharedKey } from "./node-groups.js";
 
-/** The node key of nodes outside every group. */
-export const sharedKey = "(shared)";
+export { sharedKey };
 
 /** The outcome of the last (re)load, for logs, `/debug` and the status page. */
 export interface ReloadStatus {
@@ -28,17 +29,11 @@ export interface FileSourceOptions {
   /** Quiet period after a change before reloading (editors write in bursts). Default 100 ms. */
   readonly debounceMs?: number;
   readonly log?: (level: "info" | "warn" | "error", message: string) => void;
-}
-
-function matches(match: NodeMatch, node: Node | undefined): boolean {
-  const id = node?.id ?? "";
-  const cluster = node?.cluster ?? "";
-  return (
-    (match.id === undefined || id === match.id) &&
-    (match.idPrefix === undefined || id.startsWith(match.idPrefix)) &&
-    (match.cluster === undefined || cluster === match.cluster) &&
-    (match.clusterPrefix === undefined || cluster.startsWith(match.clusterPrefix))
-  );
+  /**
+   * Called after each good reload with every node key's snapshot and the
+   * group rules, e.g. to publish them to a store that replicas serve from.
+   */
+  readonly onApplied?: (snapshots: ReadonlyMap<string, Snapshot>, rules: readonly GroupRule[]) => void;
 }
 
 /**
@@ -65,8 +60,7 @@ export class FileSource {
 
   /** The node group a node belongs to: the first whose match holds, else the shared config. */
   groupOf(node: Node | undefined): string {
-    for (const group of this.#config?.groups ?? []) if (matches(group.match, node)) return group.name;
-    return sharedKey;
+    return groupOf(this.#config?.groups ?? [], node);
   }
 
   get status(): ReloadStatus {
@@ -110,12 +104,17 @@ export class FileSource {
     }
     this.#config = config;
     // Every key gets its snapshot in one pass, so no node sees half a reload.
-    const keys = new Set([sharedKey, ...config.groups.map((g) => g.name)]);
-    this.cache.setSnapshot(sharedKey, config.shared);
-    for (const group of config.groups) this.cache.setSnapshot(group.name, group.snapshot);
+    const snapshots = new Map<string, Snapshot>([[sharedKey, config.shared]]);
+    for (const group of config.groups) snapshots.set(group.name, group.snapshot);
     // Watches opened under a group that is gone get the shared config until they re-request.
-    for (const key of this.#knownKeys) if (!keys.has(key)) this.cache.setSnapshot(key, config.shared);
-    for (const key of keys) this.#knownKeys.add(key);
+    for (const key of this.#knownKeys) if (!snapshots.has(key)) snapshots.set(key, config.shared);
+    for (const [key, snapshot] of snapshots) this.cache.setSnapshot(key, snapshot);
+    for (const key of snapshots.keys()) this.#knownKeys.add(key);
+    try {
+      this.#options.onApplied?.(snapshots, config.groups);
+    } catch (error) {
+      log("error", `after the reload: ${String(error)}`);
+    }
     this.#status = { at, ok: true, problems: [], counts: config.counts, servingSince: at };
     log(
       "info",

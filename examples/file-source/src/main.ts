@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The main job: serves Envoy resources from a YAML/JSON file or directory,
 // reloads it when it changes, and shows what every node has acked or rejected.
+// With --store, replicas share what one elected writer loaded through etcd.
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
 import { FileSource } from "./file-source.js";
-import { statusJson, statusPageHtml } from "./status.js";
+import { openReplicated } from "./replicated.js";
+import { type StatusSource, statusJson, statusPageHtml } from "./status.js";
 
 const defaultConfig = fileURLToPath(new URL("../config/default.yaml", import.meta.url));
 
@@ -14,28 +16,74 @@ const { values } = parseArgs({
     config: { type: "string", default: defaultConfig },
     "xds-address": { type: "string", default: "127.0.0.1:18000" },
     "admin-address": { type: "string", default: "127.0.0.1:9901" },
+    store: { type: "string" },
+    replica: { type: "boolean", default: false },
+    "lease-ttl": { type: "string", default: "10" },
+    identity: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(`usage: xds-file-source [--config PATH] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
+                       [--store etcd://HOST:PORT/PREFIX [--replica] [--lease-ttl SECONDS] [--identity NAME]]
   --config          YAML or JSON file, or a directory of them (default: the bundled config)
   --xds-address     where Envoy and gRPC clients connect (default 127.0.0.1:18000)
-  --admin-address   /healthz, /readyz, /metrics, /debug/*, and the status page at / (default 127.0.0.1:9901)`);
+  --admin-address   /healthz, /readyz, /metrics, /debug/*, and the status page at / (default 127.0.0.1:9901)
+  --store           share state through etcd: every process serves what etcd holds, and the one
+                    elected writer publishes what it loads from --config (default: no store)
+  --replica         with --store: never write, load no config, only serve what the writer published
+  --lease-ttl       with --store: seconds before a standby takes over from a writer that died (default 10)
+  --identity        with --store: this process's name on status pages (default host:pid)`);
   process.exit(0);
+}
+if (values.replica && !values.store) {
+  console.error("xds-file-source: --replica needs --store etcd://host:port/prefix");
+  process.exit(2);
+}
+const leaseTtl = Number(values["lease-ttl"]);
+if (!Number.isInteger(leaseTtl) || leaseTtl < 1) {
+  console.error(`xds-file-source: --lease-ttl ${values["lease-ttl"]} is not a whole number of seconds >= 1`);
+  process.exit(2);
 }
 
 const log = (level: "info" | "warn" | "error", message: string) =>
   (level === "error" ? console.error : console.log)(`${new Date().toISOString()} ${level} ${message}`);
 
-const source = new FileSource({ path: values.config, log });
-const first = await source.reload();
-if (!first.ok) log("warn", "starting without a config: fix the file and it is loaded as soon as it is saved");
-source.watch();
+let replicated: ReturnType<typeof openReplicated> | undefined;
+if (values.store) {
+  try {
+    replicated = openReplicated({
+      url: values.store,
+      candidate: !values.replica,
+      leaseTtlSeconds: leaseTtl,
+      ...(values.identity ? { identity: values.identity } : {}),
+      log,
+    });
+  } catch (error) {
+    console.error(`xds-file-source: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  }
+}
+
+// A replica loads nothing: it serves what the writer published.
+const source = values.replica
+  ? undefined
+  : new FileSource({
+      path: values.config,
+      log,
+      ...(replicated ? { onApplied: replicated.publish } : {}),
+    });
+if (source) {
+  const first = await source.reload();
+  if (!first.ok) log("warn", "starting without a config: fix the file and it is loaded as soon as it is saved");
+  source.watch();
+}
+const cache = replicated?.cache ?? source?.cache;
+if (!cache) throw new Error("unreachable: neither a store nor a config");
 
 const shutdown = new AbortController();
 const server = await XdsServer.builder()
-  .withCache(source.cache)
+  .withCache(cache)
   .withHealthService()
   .withMetrics()
   .withReflection()
@@ -46,19 +94,35 @@ const server = await XdsServer.builder()
     error: (fields, message) => log("error", `${message} ${JSON.stringify(fields)}`),
   })
   .serveWithShutdown(values["xds-address"], shutdown.signal);
+
+const view: StatusSource = {
+  groupOf: (node) => (replicated ? replicated.groupOf(node) : (source?.groupOf(node) ?? "")),
+  get status() {
+    return source?.status;
+  },
+  ...(replicated ? { store: replicated.status } : {}),
+};
 const admin = await startAdminServer({
   address: values["admin-address"],
   handle: server,
-  cache: source.cache,
-  ready: () => (source.ready ? { ready: true } : { ready: false, reason: "no valid config loaded yet" }),
-  extraDebug: { status: () => statusJson(source, server), config: () => source.status },
+  cache,
+  ready: () => {
+    if (replicated) return replicated.readiness();
+    return source?.ready ? { ready: true } : { ready: false, reason: "no valid config loaded yet" };
+  },
+  extraDebug: {
+    status: () => statusJson(view, server),
+    config: () => source?.status ?? null,
+    ...(replicated ? { store: () => replicated?.status() } : {}),
+  },
   statusPage: (_req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(statusPageHtml);
   },
 });
+const serving = values.replica ? `replica of ${values.store}` : `serving ${values.config}`;
 console.log(
-  `xds-file-source: serving ${values.config} — xDS on ${server.address}, admin and status page on http://${admin.address}/`,
+  `xds-file-source: ${serving}${values.store && !values.replica ? ` through ${values.store}` : ""} — xDS on ${server.address}, admin and status page on http://${admin.address}/`,
 );
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -67,7 +131,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     shutdown.abort();
     void server.shutdown().then(async () => {
       await admin.close();
-      source.close();
+      source?.close();
+      // Resigning lets a standby take over at once instead of after the lease TTL.
+      await replicated?.close();
       process.exit(0);
     });
   });

@@ -1,8 +1,20 @@
+import type { StoreStatus } from "@nebucloud/xds-etcd";
+import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import type { XdsServerHandle } from "@nebucloud/xds-server";
-import type { FileSource } from "./file-source.js";
+import type { ReloadStatus } from "./file-source.js";
+
+/** What the status page reports on: the config this process loads, and the store it serves from. */
+export interface StatusSource {
+  /** The group a node is served as. */
+  groupOf(node: Node | undefined): string;
+  /** The last reload; undefined for a replica, which loads no files. */
+  readonly status: ReloadStatus | undefined;
+  /** The etcd store, when the process serves from one. */
+  store?(): StoreStatus;
+}
 
 /** What the status page shows, served as JSON at `/debug/status`. */
-export function statusJson(source: FileSource, handle: XdsServerHandle) {
+export function statusJson(source: StatusSource, handle: XdsServerHandle) {
   const nodes = handle.streams().map((stream) => ({
     stream: stream.info.id,
     kind: stream.info.kind,
@@ -26,7 +38,7 @@ export function statusJson(source: FileSource, handle: XdsServerHandle) {
       resources: t.returned.size,
     })),
   }));
-  return { reload: source.status, nodes };
+  return { reload: source.status ?? null, store: source.store?.() ?? null, nodes };
 }
 
 /** The status page: a static shell that polls `/debug/status` every second. */
@@ -50,6 +62,7 @@ export const statusPageHtml = `<!doctype html>
 <div class="muted" id="updated">loading…</div>
 <h2>Config</h2>
 <div id="reload"></div>
+<div id="store-section" hidden><h2>Store</h2><div id="store"></div></div>
 <h2>Connected nodes</h2>
 <table id="nodes"><thead><tr><th>Node</th><th>Group</th><th>Stream</th><th>Type</th><th>State</th><th>Version sent</th><th>Version acked</th><th>Resources</th><th>NACK message</th></tr></thead><tbody></tbody></table>
 <script>
@@ -59,11 +72,29 @@ async function refresh() {
   try {
     const s = await (await fetch("/debug/status")).json();
     const r = s.reload;
-    const counts = Object.entries(r.counts).map(([k, n]) => n + " " + k).join(", ") || "no resources";
-    document.getElementById("reload").innerHTML =
-      '<div>Serving: <b>' + esc(counts) + '</b>' + (r.servingSince ? ' <span class="muted">since ' + esc(r.servingSince) + '</span>' : '') + '</div>' +
-      '<div>Last reload: ' + (r.ok ? '<span class="ok">applied</span>' : '<span class="bad" id="reload-error">rejected</span>') + ' <span class="muted">' + esc(r.at) + '</span></div>' +
-      (r.ok ? '' : '<pre class="error">' + esc(r.problems.map((p) => [p.file, p.resource, p.field && ("field " + p.field), p.message].filter(Boolean).join(": ")).join("\\n")) + '</pre>');
+    if (r) {
+      const counts = Object.entries(r.counts).map(([k, n]) => n + " " + k).join(", ") || "no resources";
+      document.getElementById("reload").innerHTML =
+        '<div>Serving: <b>' + esc(counts) + '</b>' + (r.servingSince ? ' <span class="muted">since ' + esc(r.servingSince) + '</span>' : '') + '</div>' +
+        '<div>Last reload: ' + (r.ok ? '<span class="ok">applied</span>' : '<span class="bad" id="reload-error">rejected</span>') + ' <span class="muted">' + esc(r.at) + '</span></div>' +
+        (r.ok ? '' : '<pre class="error">' + esc(r.problems.map((p) => [p.file, p.resource, p.field && ("field " + p.field), p.message].filter(Boolean).join(": ")).join("\\n")) + '</pre>');
+    } else {
+      document.getElementById("reload").innerHTML = '<div class="muted">A replica: it loads no files and serves what the writer published to the store.</div>';
+    }
+    const st = s.store;
+    document.getElementById("store-section").hidden = !st;
+    if (st) {
+      const rep = st.replica;
+      const role = st.writer ? '<span class="ok">writer</span>' : st.candidate ? 'standby (campaigning to write)' : 'replica (never writes)';
+      document.getElementById("store").innerHTML =
+        '<div>etcd <code>' + esc(st.endpoints.join(",")) + '</code> prefix <code>' + esc(st.prefix) + '</code>: ' +
+        (rep.connected ? '<span class="ok" id="store-state">connected</span>' : '<span class="bad" id="store-state">' + (rep.synced ? 'unreachable, serving the last state' : 'no state yet') + '</span>') +
+        (rep.disconnectedSince ? ' <span class="muted">since ' + esc(rep.disconnectedSince) + '</span>' : '') + '</div>' +
+        '<div>This process (' + esc(st.identity) + '): ' + role + '</div>' +
+        '<div>Serving revision <code>' + esc(rep.revision || "–") + '</code> published by ' + esc(rep.writer || "–") + ' <span class="muted">' + esc(rep.publishedAt) + '</span>, ' + rep.nodeKeys + ' node key(s)</div>' +
+        (rep.lastError ? '<pre class="error">' + esc(rep.lastError) + '</pre>' : '') +
+        (st.publisher && st.publisher.lastError ? '<pre class="error">publish: ' + esc(st.publisher.lastError) + '</pre>' : '');
+    }
     const rows = [];
     for (const n of s.nodes) {
       if (n.types.length === 0) rows.push('<tr class="node" data-node="' + esc(n.nodeId) + '"><td>' + esc(n.nodeId) + '</td><td>' + esc(n.group) + '</td><td>' + esc(n.kind) + ' #' + n.stream + '</td><td colspan="6" class="muted">no request yet</td></tr>');

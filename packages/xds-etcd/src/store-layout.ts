@@ -1,0 +1,54 @@
+/**
+ * The keys a snapshot store uses under its prefix. Resources and manifests are
+ * content-addressed and never change once written, so a replica can cache them
+ * by key and an update commits by replacing one key: `state`.
+ *
+ * ```
+ * <prefix>/state            the published state: node key -> manifest hash, and metadata
+ * <prefix>/objects/m/<hash> a manifest: type URL -> [name, resource hash, ttl]
+ * <prefix>/objects/r/<hash> a resource's canonical encoding (hash = its version)
+ * <prefix>/writers/<lease>  one key per writer candidate; the oldest is the writer
+ * ```
+ */
+export class StoreLayout {
+  /** Every key of the store starts with this. */
+  readonly root: string;
+  /** The published state document. */
+  readonly state: string;
+  /** Manifests and resources start with this. */
+  readonly objects: string;
+  /** Writer candidates start with this. */
+  readonly writers: string;
+
+  constructor(readonly prefix: string) {
+    this.root = `${prefix}/`;
+    this.state = `${prefix}/state`;
+    this.objects = `${prefix}/objects/`;
+    this.writers = `${prefix}/writers/`;
+  }
+
+  /** The key of a resource's bytes. */
+  resource(hash: string): string {
+    return `${this.objects}r/${hash}`;
+  }
+
+  /** The key of a manifest. */
+  manifest(hash: string): string {
+    return `${this.objects}m/${hash}`;
+  }
+
+  /** What a key of this store holds; undefined for a key it does not know. */
+  classify(
+    key: string,
+  ):
+    | { readonly kind: "state" }
+    | { readonly kind: "resource" | "manifest"; readonly hash: string }
+    | { readonly kind: "writer" }
+    | undefined {
+    if (key === this.state) return { kind: "state" };
+    if (key.startsWith(`${this.objects}r/`)) return { kind: "resource", hash: key.slice(this.objects.length + 2) };
+    if (key.startsWith(`${this.objects}m/`)) return { kind: "manifest", hash: key.slice(this.objects.length + 2) };
+    if (key.startsWith(this.writers)) return { kind: "writer" };
+    return undefined;
+  }
+}
