@@ -3,12 +3,22 @@ import { Etcd3, type Watcher } from "etcd3";
 import { sleep } from "./store-log.js";
 import type { StoreLocation } from "./store-url.js";
 
+/** TLS towards etcd, as PEM. */
+export interface EtcdTls {
+  /** The CA etcd's certificate chains to. */
+  readonly ca: Buffer;
+  /** A client certificate, for an etcd that requires one (with `key`). */
+  readonly cert?: Buffer;
+  /** The client certificate's private key. */
+  readonly key?: Buffer;
+}
+
 /** Options of {@link connectEtcd}. */
 export interface EtcdConnectOptions {
   /** Deadline of each unary etcd call. Default 5000 ms. */
   readonly callTimeoutMs?: number;
   /** TLS towards etcd (PEM). Default: plaintext. */
-  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  readonly tls?: EtcdTls;
 }
 
 /**

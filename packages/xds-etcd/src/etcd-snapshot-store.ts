@@ -36,8 +36,9 @@ export interface EtcdSnapshotStoreOptions {
 
 /** What {@link EtcdSnapshotStore.status} reports: for `/readyz`, `/debug` and status pages. */
 export interface StoreStatus {
-  /** The etcd endpoints and prefix. */
+  /** The etcd endpoints. */
   readonly endpoints: readonly string[];
+  /** The key prefix of the store. */
   readonly prefix: string;
   /** This process. */
   readonly identity: string;

@@ -5,7 +5,7 @@
  * cache. {@link EtcdSnapshotStore} puts the three together.
  * @packageDocumentation
  */
-export { connectEtcd, type EtcdConnectOptions } from "./etcd-client.js";
+export { cancelWatcher, connectEtcd, type EtcdConnectOptions, type EtcdTls } from "./etcd-client.js";
 export {
   EtcdSnapshotStore,
   type EtcdSnapshotStoreOptions,
@@ -24,7 +24,7 @@ export {
   type SnapshotTarget,
 } from "./snapshot-replica.js";
 export type { JsonValue, Manifest, ManifestEntry, StateDocument } from "./store-documents.js";
-export { StoreLayout } from "./store-layout.js";
+export { type StoreKey, StoreLayout } from "./store-layout.js";
 export type { StoreLog } from "./store-log.js";
 export { defaultPrefix, parseStoreUrl, type StoreLocation } from "./store-url.js";
 export { type Leadership, WriterElection, type WriterElectionOptions } from "./writer-election.js";

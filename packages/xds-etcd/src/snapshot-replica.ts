@@ -22,8 +22,9 @@ export interface ReplicaStatus {
   readonly synced: boolean;
   /** The etcd revision of the state being served ("" before the first). */
   readonly revision: string;
-  /** Who published the state being served, and when. */
+  /** Who published the state being served. */
   readonly writer: string;
+  /** When the state being served was published (ISO 8601). */
   readonly publishedAt: string;
   /** When this replica applied it (ISO 8601). */
   readonly appliedAt: string | undefined;

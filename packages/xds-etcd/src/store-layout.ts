@@ -1,3 +1,20 @@
+/** What a key of a store holds (see {@link StoreLayout.classify}). */
+export type StoreKey =
+  | {
+      /** The state document. */
+      readonly kind: "state";
+    }
+  | {
+      /** A content-addressed object. */
+      readonly kind: "resource" | "manifest";
+      /** Its SHA-256, the last part of its key. */
+      readonly hash: string;
+    }
+  | {
+      /** A writer candidate. */
+      readonly kind: "writer";
+    };
+
 /**
  * The keys a snapshot store uses under its prefix. Resources and manifests are
  * content-addressed and never change once written, so a replica can cache them
@@ -20,6 +37,7 @@ export class StoreLayout {
   /** Writer candidates start with this. */
   readonly writers: string;
 
+  /** @param prefix - the key prefix, without a trailing slash */
   constructor(readonly prefix: string) {
     this.root = `${prefix}/`;
     this.state = `${prefix}/state`;
@@ -38,13 +56,7 @@ export class StoreLayout {
   }
 
   /** What a key of this store holds; undefined for a key it does not know. */
-  classify(
-    key: string,
-  ):
-    | { readonly kind: "state" }
-    | { readonly kind: "resource" | "manifest"; readonly hash: string }
-    | { readonly kind: "writer" }
-    | undefined {
+  classify(key: string): StoreKey | undefined {
     if (key === this.state) return { kind: "state" };
     if (key.startsWith(`${this.objects}r/`)) return { kind: "resource", hash: key.slice(this.objects.length + 2) };
     if (key.startsWith(`${this.objects}m/`)) return { kind: "manifest", hash: key.slice(this.objects.length + 2) };

@@ -125,6 +125,28 @@ describe("each @nebucloud/xds-* package installs on its own from its tarball", (
       project.remove();
     }
   });
+  it("xds-etcd: a writer publishes through a real etcd and a replica-only store serves it", async (t) => {
+    if (skipWithoutRegistry(t)) return;
+    const project = await ConsumerProject.create("etcd", {
+      tarballs: tarballsFor("@nebucloud/xds-etcd"),
+      dependencies: [],
+      program: join(consumers, "etcd-replicas.ts"),
+    });
+    try {
+      assertFromTarballs(project, 4);
+      const out = JSON.parse(await project.runProgram());
+      assert.equal(out.prefix, "xds");
+      if (!out.etcd) {
+        t.skip("no etcd binary (Debian's etcd-server): the replica part was skipped, not passed");
+        return;
+      }
+      assert.deepEqual(out.clusters, ["backend"]);
+      assert.equal(out.writer, "writer");
+    } finally {
+      project.remove();
+    }
+  });
+
   it("xds-client: XdsClient watches a server's clusters and the installed xdsctl bin fetches them", async (t) => {
     if (skipWithoutRegistry(t)) return;
     if (!packed.has("@nebucloud/xds-client")) {
