@@ -2,63 +2,31 @@
 // cluster), it serves the namespace's Services, reports on the admin port, and
 // exits 0 on SIGTERM.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { TypeUrl } from "@nebucloud/xds-core";
 import { ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/cluster_pb";
 import { AdsClient, unpack } from "./test-support/ads-client.js";
 import { FakeApiServer } from "./test-support/fake-api-server.js";
 import { fixture } from "./test-support/fixtures.js";
-
-const main = fileURLToPath(new URL("./main.ts", import.meta.url));
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { startMain, within } from "./test-support/main-process.js";
 
 describe("xds-kubernetes-source", { timeout: 60_000 }, () => {
   let fake: FakeApiServer;
   let child: ChildProcess;
-  let output = "";
+  let output: () => string = () => "";
   let xds = "";
   let admin = "";
   let ads: AdsClient | undefined;
 
   before(async () => {
     fake = await FakeApiServer.start([fixture("greeter-service"), fixture("greeter-endpointslice")]);
-    child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        main,
-        ...["--kube-server", fake.url, "--namespace", "shop", "--label-selector", "app.kubernetes.io/part-of=shop"],
-        ...["--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"],
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const started = new Promise<string>((resolve) => {
-      lines.on("line", (line) => {
-        output += `${line}\n`;
-        if (line.startsWith("xds-kubernetes-source:")) resolve(line);
-      });
-    });
-    const line = await within(started, 20_000, `start-up line (output: ${output})`);
-    const match = /xDS on (\S+), admin on http:\/\/(\S+)\/$/.exec(line);
-    assert.ok(match, line);
-    xds = match[1] as string;
-    admin = match[2] as string;
+    const started = await startMain([
+      ...["--kube-server", fake.url, "--namespace", "shop", "--label-selector", "app.kubernetes.io/part-of=shop"],
+    ]);
+    ({ child, xds, admin } = started);
+    output = started.output;
   });
 
   after(async () => {
@@ -98,8 +66,8 @@ describe("xds-kubernetes-source", { timeout: 60_000 }, () => {
     const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
     child.kill("SIGTERM");
     const [code, signal] = await within(exited, 15_000, "exit");
-    assert.equal(signal, null, output);
-    assert.equal(code, 0, output);
+    assert.equal(signal, null, output());
+    assert.equal(code, 0, output());
     // The child's watches are closed: the fake server sees them end (bounded wait).
     for (let i = 0; i < 100 && fake.openWatches > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(fake.openWatches, 0, "the watches were closed");

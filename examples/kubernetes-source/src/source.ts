@@ -24,7 +24,7 @@ import {
   type V1EndpointSlice,
   type V1Service,
 } from "@kubernetes/client-node";
-import { SnapshotCache } from "@nebucloud/xds-cache";
+import { type Snapshot, SnapshotCache } from "@nebucloud/xds-cache";
 import { nodeHash, TypeUrl } from "@nebucloud/xds-core";
 import { toSnapshot } from "./kube-to-xds.js";
 
@@ -55,6 +55,8 @@ export interface KubernetesSourceOptions {
   readonly maxBackoffMs?: number;
   /** Default: nowhere. */
   readonly log?: Log;
+  /** Called with each new snapshot after it is set, e.g. to publish it to a store replicas serve from. */
+  readonly onSnapshot?: (snapshot: Snapshot) => void;
 }
 
 /**
@@ -152,6 +154,7 @@ export class KubernetesSource {
   readonly #maxBackoffMs: number;
   readonly #initialBackoffMs: number;
   readonly #log: Log;
+  readonly #onSnapshot: ((snapshot: Snapshot) => void) | undefined;
   readonly #services: Watched<V1Service>;
   readonly #slices: Watched<V1EndpointSlice>;
   readonly #state = { closed: false, listed: () => this.#schedule() };
@@ -171,6 +174,7 @@ export class KubernetesSource {
     this.#initialBackoffMs = options.backoffMs ?? 500;
     this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#log = options.log ?? (() => {});
+    this.#onSnapshot = options.onSnapshot;
     const kc = options.kubeConfig;
     const { namespace, labelSelector } = options;
     const core = kc.makeApiClient(CoreV1Api);
@@ -297,6 +301,7 @@ export class KubernetesSource {
       this.#updates++;
       this.#lastUpdate = new Date();
       this.#log("info", `snapshot ${this.#updates}: ${snapshot.resources(TypeUrl.Cluster).size} clusters`);
+      this.#onSnapshot?.(snapshot);
     } catch (error) {
       // Keep serving the last good snapshot.
       this.#lastError = String(error);
