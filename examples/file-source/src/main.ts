@@ -11,7 +11,10 @@ import { type StatusSource, statusJson, statusPageHtml } from "./status.js";
 
 const defaultConfig = fileURLToPath(new URL("../config/default.yaml", import.meta.url));
 
+// `pnpm start -- --flag` passes the `--` through; parseArgs would take it as the end of the options.
+const argv = process.argv.slice(2);
 const { values } = parseArgs({
+  args: argv[0] === "--" ? argv.slice(1) : argv,
   options: {
     config: { type: "string", default: defaultConfig },
     "xds-address": { type: "string", default: "127.0.0.1:18000" },

@@ -9,7 +9,10 @@ import { EtcdSnapshotStore } from "@nebucloud/xds-etcd";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
 import { KubernetesSource, kubeConfigFor } from "./source.js";
 
+// `pnpm start -- --flag` passes the `--` through; parseArgs would take it as the end of the options.
+const argv = process.argv.slice(2);
 const { values } = parseArgs({
+  args: argv[0] === "--" ? argv.slice(1) : argv,
   options: {
     "kube-server": { type: "string" },
     namespace: { type: "string", default: "default" },
