@@ -7,7 +7,7 @@ export type ImplName = "ours" | "limit" | "naive";
 
 export interface BenchConfig {
   readonly quick: boolean;
-  /** Scenarios to run (1-4). */
+  /** Scenarios to run (1-5). */
   readonly scenarios: ReadonlySet<number>;
   readonly impls: ReadonlySet<ImplName>;
   /** Scenario 1: the snapshot and the client counts. */
@@ -27,6 +27,8 @@ export interface BenchConfig {
   readonly churnReconnectFraction: number;
   /** How long every client may take to reach the final version after the last churn update. */
   readonly churnSettleMs: number;
+  /** Scenario 5: ADS clients on each of the three replicas (the snapshot is `seedShape`). */
+  readonly replicaClients: number;
   /** Load-generator processes and ADS streams per HTTP/2 session. */
   readonly workers: number;
   readonly streamsPerSession: number;
@@ -71,7 +73,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): BenchConfig
   const smallShape: FixtureShape = { clusters: 100, endpointsPerCluster: 10, clustersPerListener: 100 };
   return {
     quick,
-    scenarios: new Set(numbers(env["BENCH_SCENARIOS"]) ?? [1, 2, 3, 4]),
+    scenarios: new Set(numbers(env["BENCH_SCENARIOS"]) ?? [1, 2, 3, 4, 5]),
     impls: new Set((list(env["BENCH_IMPLS"]) ?? ["ours", "limit", "naive"]) as ImplName[]),
     seedShape,
     seedClients: numbers(env["BENCH_N"]) ?? (quick ? [1, 10, 100] : [1, 100, 1000]),
@@ -85,6 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): BenchConfig
     churnUpdatesPerSecond: 10,
     churnReconnectFraction: 0.1,
     churnSettleMs: 30_000,
+    replicaClients: int("BENCH_REPLICA_N", quick ? 20 : 100),
     workers: int("BENCH_WORKERS", 2),
     streamsPerSession: int("BENCH_STREAMS_PER_SESSION", 100),
     streamWindow: int("BENCH_STREAM_WINDOW", 16 * 1024 * 1024),

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { type BenchConfig, configFromEnv, type ImplName } from "./config.js";
 import { topSelfTime } from "./cpu-profile.js";
+import { replicasScenario } from "./replicas.js";
 import {
   bytesText,
   type Machine,
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
     runs.push(await nodeSnapshots(config, log));
   }
   if (config.scenarios.has(4) && has("ours")) runs.push(await churn(config, log));
+  if (config.scenarios.has(5) && has("ours")) runs.push(await replicasScenario(config, log));
   await pool.stop();
 
   const wallMs = Date.now() - started;

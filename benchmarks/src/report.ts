@@ -100,6 +100,17 @@ function summaryRow(
   return `| ${label} | ${n} | ${cells.join(" | ")} | ${ratio(ours, last("limit"))} | ${naiveOverOurs} | ${triple((x) => x.server.cpuSeconds.toFixed(2))} | ${triple((x) => mib(x.server.peakRssBytes))} | ${impls.map((impl) => loop(m(impl))).join(" · ")} |`;
 }
 
+/** One publish of scenario 5, as `replicas.ts` reports it. */
+interface ReplicaWindowFigures {
+  readonly commitMs: number;
+  readonly firstMs: number | undefined;
+  readonly medianMs: number | undefined;
+  readonly lastMs: number | undefined;
+  readonly lastByReplicaMs: (number | null | undefined)[];
+  readonly completed: number;
+  readonly replicasCpuSeconds: number;
+}
+
 export function markdown(
   machine: Machine,
   config: BenchConfig,
@@ -212,6 +223,39 @@ export function markdown(
       );
     } else {
       lines.push(`Churn did not run to the end: ${churn.error ?? churn.seed?.status ?? "unknown"}`, "");
+    }
+  }
+
+  const replicated = runs.find((r) => r.scenario === 5);
+  if (replicated) {
+    lines.push("## Scenario 5: replicas sharing state through etcd (ours)", "");
+    const f = replicated.replicas as
+      | {
+          replicas: number;
+          clientsPerReplica: number;
+          seed: ReplicaWindowFigures;
+          update: ReplicaWindowFigures;
+        }
+      | undefined;
+    if (f) {
+      lines.push(
+        `A writer publishes through a real etcd; ${f.replicas} replicas (the file-source main job with \`--store --replica\`, separate processes) serve ` +
+          `${f.clientsPerReplica} SotW ADS clients each (${shape(replicated.shape)}). Times from \`publish\` on the writer.`,
+        "",
+        "| publish | committed in etcd | first ACK | median ACK | last client on the last replica | last ACK per replica | replicas' CPU s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+      );
+      for (const [what, w] of [
+        ["seed", f.seed],
+        ["one endpoint changes", f.update],
+      ] as const) {
+        lines.push(
+          `| ${what} | ${secs(w.commitMs)} | ${secs(w.firstMs)} | ${secs(w.medianMs)} | ${w.lastMs === undefined ? `not all (${w.completed} done)` : secs(w.lastMs)} | ${w.lastByReplicaMs.map((x) => secs(x ?? undefined)).join(" / ")} | ${w.replicasCpuSeconds.toFixed(2)} |`,
+        );
+      }
+      lines.push("");
+    } else {
+      lines.push(`Not measured: ${replicated.error ?? "unknown"}`, "");
     }
   }
 

@@ -11,7 +11,7 @@ import { Bench, type Measurement, targetOf, type WorkerPool } from "./run.js";
 
 /** One measured run, as it goes into latest.json. */
 export interface RunRecord {
-  readonly scenario: 1 | 2 | 3 | 4;
+  readonly scenario: 1 | 2 | 3 | 4 | 5;
   /** What was measured: "seed", "update", "idle", "node-snapshots", "churn". */
   readonly kind: string;
   readonly impl: ImplName;
@@ -25,6 +25,8 @@ export interface RunRecord {
   readonly sharedSeed?: boolean;
   readonly memory?: Record<string, unknown>;
   readonly churn?: Record<string, unknown>;
+  /** Scenario 5: the replica figures (see replicas.ts). */
+  readonly replicas?: Record<string, unknown>;
   readonly error?: string;
   readonly wallMs: number;
 }

@@ -138,10 +138,11 @@ describe("EtcdSnapshotStore against a real etcd", { skip }, () => {
     const client = connectEtcd({ endpoints: [etcd.endpoint], prefix: p });
     try {
       const layout = new StoreLayout(p);
-      const keys = await client.getAll().prefix(layout.objects).keys();
-      // States 2 and 3: two manifests, one cluster (unchanged), two endpoint versions.
-      assert.equal(keys.filter((k) => layout.classify(k)?.kind === "manifest").length, 2);
-      assert.equal(keys.filter((k) => layout.classify(k)?.kind === "resource").length, 3);
+      const count = async (kind: string) =>
+        (await client.getAll().prefix(layout.objects).keys()).filter((k) => layout.classify(k)?.kind === kind).length;
+      // States 2 and 3: two manifests, one cluster (unchanged), two endpoint versions. Collection follows the commit.
+      await until("state 1's objects collected", async () => (await count("manifest")) === 2);
+      assert.equal(await count("resource"), 3);
     } finally {
       client.close();
     }
@@ -228,11 +229,7 @@ describe("EtcdSnapshotStore against a real etcd", { skip }, () => {
     const proxy = await startTcpProxy(etcd.hostPort);
     try {
       const writer = store({ url: `etcd://${etcd.hostPort}/${p}` });
-      const replica = store({
-        url: `etcd://${proxy.hostPort}/${p}`,
-        candidate: false,
-        log: (l, m) => console.error(Date.now() % 100000, l, m),
-      });
+      const replica = store({ url: `etcd://${proxy.hostPort}/${p}`, candidate: false });
       await until("the election", () => writer.store.isWriter);
       writer.store.publish({ snapshots: new Map([["n1", world(1, "a")]]) });
       await until("the first state", () => replica.cache.getSnapshot("n1") !== undefined);

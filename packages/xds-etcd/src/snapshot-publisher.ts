@@ -144,7 +144,7 @@ export class SnapshotPublisher {
       const leadership = this.#options.election.leadership;
       if (this.#closed || !desired || !leadership || this.#published === desired) return;
       try {
-        const revision = await this.#publish(desired, leadership);
+        const { revision, collect } = await this.#publish(desired, leadership);
         this.#published = desired;
         this.#publishedOffer = offer;
         const at = new Date().toISOString();
@@ -157,6 +157,7 @@ export class SnapshotPublisher {
           if (waiter.offer <= offer) waiter.resolve();
           else this.#waiters.push(waiter);
         }
+        await collect();
         backoffMs = 200;
       } catch (error) {
         const message = messageOf(error);
@@ -181,8 +182,15 @@ export class SnapshotPublisher {
     return encoded;
   }
 
-  /** One publish; resolves to the commit's revision, or undefined when etcd held the same content already. */
-  async #publish(state: PublishedState, leadership: Leadership): Promise<string | undefined> {
+  /**
+   * One publish; resolves once it is committed, to the commit's revision
+   * (undefined when etcd held the same content already) and the clean-up to
+   * run afterwards.
+   */
+  async #publish(
+    state: PublishedState,
+    leadership: Leadership,
+  ): Promise<{ revision: string | undefined; collect: () => Promise<void> }> {
     const { client, layout, identity } = this.#options;
     const log = this.#options.log ?? silentLog;
     const objects = new Map<string, Uint8Array>();
@@ -207,7 +215,7 @@ export class SnapshotPublisher {
     } catch (error) {
       log("warn", `replacing an unreadable state: ${messageOf(error)}`);
     }
-    if (previous && sameContent(previous, doc)) return undefined;
+    if (previous && sameContent(previous, doc)) return { revision: undefined, collect: async () => {} };
 
     const existing = new Set(await client.getAll().prefix(layout.objects).keys());
     const missing = [...objects].filter(([key]) => !existing.has(key));
@@ -234,29 +242,31 @@ export class SnapshotPublisher {
 
     // Objects the new and the previous state name stay; the rest go. A failure
     // here only leaves garbage for the next publish to collect.
-    try {
-      const keep = new Set(objects.keys());
-      for (const hash of new Set(Object.values(previous?.snapshots ?? {}))) {
-        const key = layout.manifest(hash);
-        keep.add(key);
-        const bytes = await client.get(key).buffer();
-        if (!bytes) continue;
-        for (const entries of Object.values(decodeManifest(bytes, key))) {
-          for (const [, resourceHash] of entries) keep.add(layout.resource(resourceHash));
+    const collect = async () => {
+      try {
+        const keep = new Set(objects.keys());
+        for (const hash of new Set(Object.values(previous?.snapshots ?? {}))) {
+          const key = layout.manifest(hash);
+          keep.add(key);
+          const bytes = await client.get(key).buffer();
+          if (!bytes) continue;
+          for (const entries of Object.values(decodeManifest(bytes, key))) {
+            for (const [, resourceHash] of entries) keep.add(layout.resource(resourceHash));
+          }
         }
+        const garbage = [...existing].filter((key) => !keep.has(key));
+        for (const chunk of chunks(garbage, () => 0)) {
+          await this.#fenced(
+            leadership,
+            chunk.map((key) => client.delete().key(key)),
+          );
+        }
+      } catch (error) {
+        if (error instanceof XdsError && error.code === "permission_denied") throw error;
+        log("warn", `collecting unused objects failed: ${messageOf(error)}`);
       }
-      const garbage = [...existing].filter((key) => !keep.has(key));
-      for (const chunk of chunks(garbage, () => 0)) {
-        await this.#fenced(
-          leadership,
-          chunk.map((key) => client.delete().key(key)),
-        );
-      }
-    } catch (error) {
-      if (error instanceof XdsError && error.code === "permission_denied") throw error;
-      log("warn", `collecting unused objects failed: ${messageOf(error)}`);
-    }
-    return committed;
+    };
+    return { revision: committed, collect };
   }
 
   /** Runs `ops` in one transaction that holds only while this process is the writer; resolves to its revision. */
