@@ -96,6 +96,12 @@ export interface DeltaResponse {
   /** Name -> version the client holds after applying this response. */
   readonly nextVersions: ReadonlyMap<string, string>;
   /**
+   * A TTL heartbeat: the resources (all with a TTL, all at the version the
+   * client holds) go out wrapped without a body, renewing the client's TTL.
+   * Default false.
+   */
+  readonly heartbeat?: boolean;
+  /**
    * Set when the response carries exactly every resource of a set that never
    * changes, so any stream sending it sends the same bytes: a transport may
    * encode it once and share it.

@@ -381,6 +381,27 @@ describe("SnapshotCache: state of the world", () => {
     assert.equal(cache.numWatches(), 0);
   });
 
+  test("heartbeats an open delta watch on the TTL resources the client holds at their current version", (t) => {
+    t.mock.timers.enable({ apis: ["setInterval"] });
+    const cache = newCache(t, { heartbeatIntervalMs: 50 });
+    const withTtl = Resource.from(CDS, cluster("a"), { ttlMs: 1000 });
+    const stale = Resource.from(CDS, cluster("c", 2), { ttlMs: 1000 });
+    cache.setSnapshot("n1", Snapshot.fromResources({ [CDS]: [withTtl, cluster("b"), stale] }));
+    const first = only(delta(cache, CDS, "n1"));
+    // It holds `a` and `b` at their versions, and an older `c` (the change is on its way, not a heartbeat).
+    const held = new Map(first.nextVersions).set("c", "older");
+    const current = delta(cache, CDS, "n1", [], held);
+    assert.deepEqual(namesOf(only(current)), ["c"], "the change goes out whole");
+    const next = delta(cache, CDS, "n1", [], first.nextVersions);
+    assert.equal(next.responses.length, 0);
+    t.mock.timers.tick(50);
+    const beat = only(next);
+    assert.equal(beat.heartbeat, true);
+    assert.deepEqual(namesOf(beat), ["a", "c"]);
+    assert.deepEqual(beat.removed, []);
+    assert.deepEqual([...beat.nextVersions], [...first.nextVersions]);
+  });
+
   test("heartbeats a watch reopened inside its heartbeat callback once per interval, not again at once", (t) => {
     t.mock.timers.enable({ apis: ["setInterval"] });
     const cache = newCache(t, { heartbeatIntervalMs: 50 });

@@ -342,20 +342,35 @@ export class SnapshotCache implements Cache {
       if (!entry || !snapshot) continue;
       for (const [typeUrl, watches] of [...entry.watches]) {
         for (const watch of [...watches]) {
-          if (watch.kind !== "sotw" || !watch.open) continue;
+          if (!watch.open) continue;
           const selected = selectResources(watch.state, snapshot.resources(typeUrl));
-          const live: Resource[] = [...selected.values()].filter((r) => r.ttlMs !== undefined);
+          // Delta: only what the client holds at this version (anything else goes out whole as a change).
+          const live: Resource[] = [...selected.values()].filter(
+            (r) => r.ttlMs !== undefined && (watch.kind === "sotw" || watch.state.versions.get(r.name) === r.version),
+          );
           if (live.length === 0) continue;
           this.#close(entry, typeUrl, watch);
           try {
-            watch.respond({
-              request: watch.request,
-              typeUrl,
-              version: watch.request.versionInfo,
-              resources: live,
-              returned: watch.state.returned,
-              heartbeat: true,
-            });
+            if (watch.kind === "sotw") {
+              watch.respond({
+                request: watch.request,
+                typeUrl,
+                version: watch.request.versionInfo,
+                resources: live,
+                returned: watch.state.returned,
+                heartbeat: true,
+              });
+            } else {
+              watch.respond({
+                request: watch.request,
+                typeUrl,
+                systemVersion: snapshot.version(typeUrl),
+                resources: live,
+                removed: [],
+                nextVersions: watch.state.versions,
+                heartbeat: true,
+              });
+            }
           } catch (error) {
             this.#onError(error);
           }

@@ -175,15 +175,14 @@ export class SnapshotReplica {
         this.#enqueue({ kind: "list", kvs: listed.kvs, revision });
         await this.#queue;
         if (!current()) return;
-        const watcher = await client
+        // Attached at once (not `create()`, which waits for etcd and cannot be
+        // abandoned): it is ours to cancel from now on, and it reconnects and
+        // resumes by itself.
+        const watcher = client
           .watch()
           .prefix(layout.root)
           .startRevision(String(BigInt(revision) + 1n))
-          .create();
-        if (!current()) {
-          await cancelWatcher(watcher);
-          return;
-        }
+          .watcher();
         this.#watcher = watcher;
         watcher.on("data", (response) => this.#enqueue({ kind: "events", response }));
         watcher.on("disconnected", (error) => this.#disconnected(error.message));

@@ -153,10 +153,24 @@ export class WriterElection {
       const put = await lease.put(key).value(identity).exec();
       const mine: Leadership = { key, createRevision: String(put.header.revision) };
       let changed: () => void = () => {};
-      watcher = await client.watch().prefix(layout.writers).create();
-      watcher.on("delete", () => changed());
-      watcher.on("disconnected", () => changed());
+      let watchFailed: Error | undefined;
+      // Attached at once, so the finally below can always cancel it; then wait
+      // for etcd to have created it, so that no delete goes unseen.
+      const candidates = client.watch().prefix(layout.writers).watcher();
+      watcher = candidates;
+      candidates.on("delete", () => changed());
+      candidates.on("disconnected", () => changed());
+      candidates.on("error", (error) => {
+        watchFailed = error;
+        changed();
+      });
+      await new Promise<void>((resolve) => {
+        candidates.once("connected", () => resolve());
+        changed = resolve;
+        this.#interrupt = resolve;
+      });
       while (!this.#interrupted && !this.#closed) {
+        if (watchFailed) throw new Error(`the watch on writer candidates was cancelled: ${watchFailed.message}`);
         const next = new Promise<void>((resolve) => {
           changed = resolve;
           this.#interrupt = resolve;

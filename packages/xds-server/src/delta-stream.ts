@@ -183,7 +183,7 @@ export class DeltaStream {
     const message = create(DeltaDiscoveryResponseSchema, {
       systemVersionInfo: response.systemVersion,
       typeUrl: response.typeUrl,
-      resources: response.resources.map((r) => wrapped(r, false)),
+      resources: response.resources.map((r) => wrapped(r, response.heartbeat === true)),
       removedResources: [...response.removed],
     });
     state.systemVersion = response.systemVersion;
@@ -196,8 +196,8 @@ export class DeltaStream {
       responseSources.set(message, {
         kind: "delta",
         resources: response.resources,
-        heartbeat: false,
-        shareKey: response.shareKey,
+        heartbeat: response.heartbeat === true,
+        shareKey: response.heartbeat === true ? undefined : response.shareKey,
       });
     this.#pending.set(state.typeUrl, message);
     // Re-arm the watch at once: delta needs no ACK before the next change.
@@ -284,7 +284,12 @@ export class DeltaStream {
 function mergeInto(newer: DeltaDiscoveryResponse, older: DeltaDiscoveryResponse): void {
   const byName = new Map(older.resources.map((r) => [r.name, r]));
   for (const name of newer.removedResources) byName.delete(name);
-  for (const resource of newer.resources) byName.set(resource.name, resource);
+  for (const resource of newer.resources) {
+    // A heartbeat must not replace the body of the same version still unsent.
+    const unsent = byName.get(resource.name);
+    if (!resource.resource && unsent?.resource && unsent.version === resource.version) continue;
+    byName.set(resource.name, resource);
+  }
   const removed = new Set(older.removedResources.filter((name) => !byName.has(name)));
   for (const name of newer.removedResources) removed.add(name);
   newer.resources = [...byName.values()];

@@ -54,7 +54,9 @@ function sotwEntry(resource: Resource, heartbeat: boolean): Uint8Array {
 }
 
 /** A resource as a delta `resources` entry (a discovery.v3.Resource), encoded once per resource. */
-function deltaEntry(resource: Resource): Uint8Array {
+function deltaEntry(resource: Resource, heartbeat: boolean): Uint8Array {
+  // A heartbeat (name, version and TTL, no body) is small and rare: not cached.
+  if (heartbeat) return resourcesEntry(toBinary(WireResourceSchema, wrapped(resource, true)));
   let entry = deltaEntries.get(resource);
   if (!entry) {
     entry = resourcesEntry(toBinary(WireResourceSchema, wrapped(resource, false)));
@@ -123,7 +125,7 @@ export function encodeResponse(message: DiscoveryResponse | DeltaDiscoveryRespon
   } else if (source?.kind === "delta") {
     const m = message as DeltaDiscoveryResponse;
     head = toBinary(DeltaDiscoveryResponseSchema, { ...m, resources: [] });
-    const build = () => concat(source.resources.map(deltaEntry));
+    const build = () => concat(source.resources.map((r) => deltaEntry(r, source.heartbeat)));
     body = source.shareKey ? shared.get(source.shareKey, build) : build();
   } else if (message.$typeName === "envoy.service.discovery.v3.DiscoveryResponse") {
     head = toBinary(DiscoveryResponseSchema, message);

@@ -8,6 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Snapshot } from "@nebucloud/xds-cache";
 import { Resource, TypeUrl } from "@nebucloud/xds-core";
 import {
+  type DeltaDiscoveryResponse,
   DiscoveryRequestSchema,
   type DiscoveryResponse,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
@@ -68,7 +69,7 @@ describe("TTL, protocol errors and limits", () => {
       id("C13"),
       variant.protocol === "sotw"
         ? `${variant.label}: a resource with a TTL is sent whole and wrapped with its TTL first, then heartbeats without a body follow each ACK`
-        : `${variant.label}: a resource with a TTL is sent wrapped with its TTL`,
+        : `${variant.label}: a resource with a TTL is sent whole and wrapped with its TTL first, then heartbeats without a body, at the same version`,
       "xDS protocol: TTL; go-control-plane Resource.Ttl",
       async () => {
         const node = nodeId("c13");
@@ -104,6 +105,18 @@ describe("TTL, protocol errors and limits", () => {
           assert.equal(r?.name, "t");
           assert.ok(r?.resource, "sent with its body");
           assert.equal(Number(r?.ttl?.seconds) * 1000 + Math.floor((r?.ttl?.nanos ?? 0) / 1e6), 2500);
+          c.ack(first);
+          for (let i = 0; i < 2; i++) {
+            const beat: DeltaDiscoveryResponse = await c.next(2000);
+            const b = beat.resources[0];
+            assert.deepEqual(
+              { name: b?.name, body: b?.resource !== undefined, version: b?.version, removed: beat.removedResources },
+              { name: "t", body: false, version: r?.version, removed: [] },
+            );
+            assert.equal(Number(b?.ttl?.seconds) * 1000 + Math.floor((b?.ttl?.nanos ?? 0) / 1e6), 2500);
+            assert.notEqual(beat.nonce, first.nonce);
+            c.ack(beat);
+          }
         }
       },
     );
