@@ -156,6 +156,23 @@ describe("SnapshotCache: state of the world", () => {
     assert.equal(cache.numWatches("n1"), 1);
   });
 
+  test("keeps one snapshot for node keys given equal snapshots built from separate messages", (t) => {
+    const cache = newCache(t);
+    cache.setSnapshot("n1", clusters("a", "b"));
+    cache.setSnapshot("n2", clusters("b", "a"));
+    assert.equal(cache.getSnapshot("n2"), cache.getSnapshot("n1"));
+    cache.setSnapshot("n3", clusters("a", "c"));
+    assert.notEqual(cache.getSnapshot("n3"), cache.getSnapshot("n1"));
+  });
+
+  test("keeps snapshots apart that differ only in a resource's TTL", (t) => {
+    const cache = newCache(t);
+    const withTtl = (ttlMs: number) => Snapshot.fromResources({ [CDS]: [Resource.from(CDS, cluster("a"), { ttlMs })] });
+    cache.setSnapshot("n1", withTtl(1000));
+    cache.setSnapshot("n2", withTtl(2000));
+    assert.equal(cache.getSnapshot("n2")?.resources(CDS).get("a")?.ttlMs, 2000);
+  });
+
   test("does not push to a resumed client (a new stream) whose version is current", (t) => {
     const cache = newCache(t);
     cache.setSnapshot("n1", eds("a", "b"));

@@ -95,6 +95,15 @@ export class SnapshotCache implements Cache {
   readonly #ttlNodes = new Set<string>();
   readonly #timers: NodeJS.Timeout[] = [];
   #snapshotsSet = 0;
+  /**
+   * Snapshots by content, held weakly: node keys given equal snapshots (a
+   * source that builds one per node from fresh messages) share one, so a
+   * thousand identical snapshots cost what one does.
+   */
+  readonly #byContent = new Map<string, WeakRef<Snapshot>>();
+  readonly #forget = new FinalizationRegistry<string>((key) => {
+    if (this.#byContent.get(key)?.deref() === undefined) this.#byContent.delete(key);
+  });
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.#ads = options.ads ?? false;
@@ -127,10 +136,15 @@ export class SnapshotCache implements Cache {
 
   /**
    * Stores `snapshot` for a node key and answers the open watches of that key
-   * whose type's version changed. The snapshot is kept by reference.
+   * whose type's version changed. The snapshot is kept by reference; when an
+   * equal one (same resources, versions and TTLs) is stored already, that one
+   * is kept instead, so {@link getSnapshot} may return an equal, earlier
+   * instance. Computes the snapshot's versions (each resource is encoded and
+   * hashed once).
    */
-  setSnapshot(nodeKey: string, snapshot: Snapshot): void {
+  setSnapshot(nodeKey: string, given: Snapshot): void {
     this.#snapshotsSet++;
+    const snapshot = this.#intern(given);
     const entry = this.#entry(nodeKey);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
@@ -145,6 +159,15 @@ export class SnapshotCache implements Cache {
       for (const watch of watches) affected.push(watch);
     }
     this.#answerInBatches(entry, affected);
+  }
+
+  #intern(snapshot: Snapshot): Snapshot {
+    const key = contentKey(snapshot);
+    const existing = this.#byContent.get(key)?.deref();
+    if (existing) return existing;
+    this.#byContent.set(key, new WeakRef(snapshot));
+    this.#forget.register(snapshot, key);
+    return snapshot;
   }
 
   /** The snapshot stored for a node key, if any. */
@@ -395,4 +418,18 @@ export class SnapshotCache implements Cache {
 function namesEverything(state: SubscriptionState, all: ReadonlyMap<string, Resource>): boolean {
   // No shortcut on subscribed.size: one `prefix/*` glob may cover many resources.
   return selectResources(state, all).size === all.size;
+}
+
+/** What makes two snapshots serve the same: per type, the content version and the TTLs. */
+function contentKey(snapshot: Snapshot): string {
+  const parts: string[] = [];
+  for (const typeUrl of [...snapshot.typeUrls()].sort()) {
+    parts.push(typeUrl, snapshot.version(typeUrl));
+    const ttls: string[] = [];
+    for (const resource of snapshot.resources(typeUrl).values()) {
+      if (resource.ttlMs !== undefined) ttls.push(`${resource.name}\0${resource.ttlMs}`);
+    }
+    parts.push(...ttls.sort());
+  }
+  return parts.join("\n");
 }
