@@ -398,6 +398,30 @@ describe("SnapshotCache: state of the world", () => {
     assert.equal(cache.numWatches(), 0);
   });
 
+  test("sends a delta client that named every resource only what changed, and the same response to all such clients", (t) => {
+    const cache = newCache(t);
+    cache.setSnapshot("n1", eds("a", "b", "c"));
+    const clients = [0, 1].map(() => only(delta(cache, EDS, "n1", ["a", "b", "c"])));
+    const next = clients.map((held) => delta(cache, EDS, "n1", ["a", "b", "c"], held.nextVersions));
+    cache.setSnapshot("n1", eds("a", "b=z1"));
+    const [first, second] = next.map(only);
+    assert.deepEqual(namesOf(first), ["b"]);
+    assert.deepEqual(first?.removed, ["c"]);
+    assert.equal(first?.shareKey, second?.shareKey, "one encoding for both");
+    assert.ok(first?.shareKey);
+  });
+
+  test("sends a delta client that named only some resources what changed among them", (t) => {
+    const cache = newCache(t);
+    cache.setSnapshot("n1", eds("a", "b"));
+    const held = only(delta(cache, EDS, "n1", ["a"]));
+    const next = delta(cache, EDS, "n1", ["a"], held.nextVersions);
+    cache.setSnapshot("n1", eds("a=z1", "b=z1"));
+    const response = only(next);
+    assert.deepEqual(namesOf(response), ["a"]);
+    assert.deepEqual([...response.nextVersions.keys()], ["a"]);
+  });
+
   test("heartbeats an open delta watch on the TTL resources the client holds at their current version", (t) => {
     t.mock.timers.enable({ apis: ["setInterval"] });
     const cache = newCache(t, { heartbeatIntervalMs: 50 });

@@ -38,6 +38,9 @@ export function markImmutable(map: ReadonlyMap<string, Resource>): void {
   immutableMaps.add(map);
 }
 
+/** The version of the whole set a name -> version map was made for (see {@link wholeOf}). */
+const wholeVersions = new WeakMap<ReadonlyMap<string, string>, string>();
+
 /** The version and name -> version map of a whole immutable set; undefined for a mutable one. */
 function wholeOf(all: ReadonlyMap<string, Resource>) {
   if (!immutableMaps.has(all)) return undefined;
@@ -47,8 +50,41 @@ function wholeOf(all: ReadonlyMap<string, Resource>) {
     for (const [name, resource] of all) returned.set(name, resource.version);
     whole = { version: versionOf(all.values()), returned };
     wholeSets.set(all, whole);
+    wholeVersions.set(returned, whole.version);
   }
   return whole;
+}
+
+interface WholeDiff {
+  /** Names new or changed in the later set. */
+  readonly changed: readonly string[];
+  /** Names the earlier set had and the later one lacks. */
+  readonly removed: readonly string[];
+}
+
+const wholeDiffs = new WeakMap<ReadonlyMap<string, string>, WeakMap<ReadonlyMap<string, string>, WholeDiff>>();
+
+/**
+ * What changed from one whole set to another, computed once for every
+ * stream that goes from the one to the other: a thousand wildcard delta
+ * clients of one snapshot cost one comparison, not a thousand.
+ */
+function diffWholes(from: ReadonlyMap<string, string>, to: ReadonlyMap<string, string>): WholeDiff {
+  let byTo = wholeDiffs.get(from);
+  if (!byTo) {
+    byTo = new WeakMap();
+    wholeDiffs.set(from, byTo);
+  }
+  let diff = byTo.get(to);
+  if (!diff) {
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [name, version] of to) if (from.get(name) !== version) changed.push(name);
+    for (const name of from.keys()) if (!to.has(name)) removed.push(name);
+    diff = { changed, removed };
+    byTo.set(to, diff);
+  }
+  return diff;
 }
 
 /**
@@ -97,6 +133,28 @@ export function answerSotw(
   fullState: boolean,
 ): SotwResponse | undefined {
   const whole = wholeOf(all);
+  const fromVersion = wholeVersions.get(state.returned);
+  if (whole && fromVersion !== undefined) {
+    // The client holds the whole of an earlier set; if it wants every change
+    // to this one, it ends up holding the whole of this set, and the work is
+    // the diff of the two sets, done once for every such client.
+    const diff = diffWholes(state.returned, whole.returned);
+    if (state.wildcard || diff.changed.every((name) => covers(state, name))) {
+      const same = diff.changed.length === 0 && diff.removed.length === 0;
+      if (whole.version === request.versionInfo && (state.resumed === true || same)) return undefined;
+      if (whole.version === state.nackedVersion) return undefined;
+      const resources = fullState ? [...all.values()] : diff.changed.map((name) => all.get(name) as Resource);
+      if (!fullState && resources.length === 0 && diff.removed.length === 0) return undefined;
+      return {
+        request,
+        typeUrl: request.typeUrl,
+        version: whole.version,
+        resources,
+        returned: whole.returned,
+        heartbeat: false,
+      };
+    }
+  }
   const everything = state.wildcard && !hasGlob(state.subscribed);
   const selected: ReadonlyMap<string, Resource> = everything && whole ? all : selectResources(state, all);
   let returned: ReadonlyMap<string, string>;
@@ -154,10 +212,33 @@ export function answerDelta(
   all: ReadonlyMap<string, Resource>,
   systemVersion: string,
 ): DeltaResponse | undefined {
+  const whole = wholeOf(all);
+  const from = state.versions;
+  const fromVersion = wholeVersions.get(from);
+  if (whole && fromVersion !== undefined) {
+    // The client holds the whole of an earlier set. When it wants every change
+    // to this one too (a wildcard, or names covering them), it will hold the
+    // whole of this set: the answer is the diff of the two sets, the same for
+    // every such client.
+    const diff = diffWholes(from, whole.returned);
+    if (state.wildcard || diff.changed.every((name) => covers(state, name))) {
+      if (diff.changed.length === 0 && diff.removed.length === 0) return undefined;
+      return {
+        request,
+        typeUrl: request.typeUrl,
+        systemVersion,
+        resources: diff.changed.map((name) => all.get(name) as Resource),
+        removed: diff.removed,
+        nextVersions: whole.returned,
+        shareKey: `${request.typeUrl}\0${fromVersion}>${whole.version}\0delta`,
+      };
+    }
+  }
   const resources: Resource[] = [];
   const removed: string[] = [];
   const nextVersions = new Map(state.versions);
-  for (const [name, resource] of selectResources(state, all)) {
+  const selected = selectResources(state, all);
+  for (const [name, resource] of selected) {
     if (state.versions.get(name) !== resource.version) {
       resources.push(resource);
       nextVersions.set(name, resource.version);
@@ -172,14 +253,16 @@ export function answerDelta(
   if (resources.length === 0 && removed.length === 0) return undefined;
   // Every resource of an immutable set, nothing removed: the same bytes for
   // every client at this content, so the encoding can be shared.
-  const whole = resources.length === all.size && removed.length === 0 ? wholeOf(all) : undefined;
+  const everything = whole && resources.length === all.size && removed.length === 0;
   return {
     request,
     typeUrl: request.typeUrl,
     systemVersion,
     resources,
     removed,
-    nextVersions,
-    ...(whole ? { shareKey: `${request.typeUrl}\0${whole.version}\0delta` } : {}),
+    // A client that now holds exactly the whole set shares its map, so that
+    // the next change takes the path above.
+    nextVersions: whole && selected.size === all.size ? whole.returned : nextVersions,
+    ...(everything ? { shareKey: `${request.typeUrl}\0${whole.version}\0delta` } : {}),
   };
 }

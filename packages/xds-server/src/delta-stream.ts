@@ -45,7 +45,8 @@ interface DeltaTypeState {
   readonly typeUrl: string;
   wildcard: boolean;
   subscribed: Set<string>;
-  versions: Map<string, string>;
+  /** What the client holds; never changed in place (the cache may share it among streams). */
+  versions: ReadonlyMap<string, string>;
   nonce: string;
   systemVersion: string;
   ackedNonce: string;
@@ -124,6 +125,7 @@ export class DeltaStream {
         this.#options.hooks?.onAck?.(typeUrl, request.responseNonce, node);
       }
     }
+    const forget = new Set<string>();
     for (const name of request.resourceNamesSubscribe) {
       if (name === "*") state.wildcard = true;
       else {
@@ -132,7 +134,7 @@ export class DeltaStream {
         // forgotten one the server believes it holds (discovery.proto,
         // resource_names_subscribe). On a stream's first request,
         // initial_resource_versions says what it holds instead.
-        if (!initial && !name.endsWith("/*")) state.versions.delete(name);
+        if (!initial && !name.endsWith("/*")) forget.add(name);
       }
     }
     for (const name of request.resourceNamesUnsubscribe) {
@@ -140,12 +142,13 @@ export class DeltaStream {
       else {
         state.subscribed.delete(name);
         // The client drops what it unsubscribed from; a later subscribe must resend it.
-        state.versions.delete(name);
+        forget.add(name);
       }
     }
     // The client drops what it no longer subscribes to, also what only an
     // unsubscribed `*` or glob covered: forget it, so a later subscribe resends it.
-    for (const name of [...state.versions.keys()]) if (!covers(state, name)) state.versions.delete(name);
+    const subscription = state;
+    state.versions = without(state.versions, (name) => forget.has(name) || !covers(subscription, name));
     state.watch?.cancel();
     state.watch = undefined;
     this.#pruneUnsent(state);
@@ -189,7 +192,7 @@ export class DeltaStream {
     state.systemVersion = response.systemVersion;
     // Like go-control-plane, assume the client applies what it is sent; a NACK
     // does not roll back, and the next change is sent on top.
-    state.versions = new Map(response.nextVersions);
+    state.versions = response.nextVersions;
     const unsent = this.#pending.get(state.typeUrl);
     if (unsent) mergeInto(message, unsent);
     else
@@ -294,4 +297,15 @@ function mergeInto(newer: DeltaDiscoveryResponse, older: DeltaDiscoveryResponse)
   for (const name of newer.removedResources) removed.add(name);
   newer.resources = [...byName.values()];
   newer.removedResources = [...removed];
+}
+
+/** `versions` without the names `drop` picks; the same map when it picks none (copy on write). */
+function without(versions: ReadonlyMap<string, string>, drop: (name: string) => boolean): ReadonlyMap<string, string> {
+  let out: Map<string, string> | undefined;
+  for (const name of versions.keys()) {
+    if (!drop(name)) continue;
+    out ??= new Map(versions);
+    out.delete(name);
+  }
+  return out ?? versions;
 }

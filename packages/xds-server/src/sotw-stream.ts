@@ -82,7 +82,8 @@ interface TypeState {
   /** Whether the client ever named resources (ends the legacy wildcard). */
   named: boolean;
   subscribed: Set<string>;
-  returned: Map<string, string>;
+  /** What the client holds; never changed in place (the cache may share it among streams). */
+  returned: ReadonlyMap<string, string>;
   nackedVersion: string | undefined;
   nackMessage: string | undefined;
   nonce: string;
@@ -175,7 +176,7 @@ export class SotwStream {
         state.ackedVersion = state.sentVersion;
         state.nackedVersion = undefined;
         state.nackMessage = undefined;
-        if (state.pendingReturned) state.returned = new Map(state.pendingReturned);
+        if (state.pendingReturned) state.returned = state.pendingReturned;
         this.#options.hooks?.onAck?.(typeUrl, state.sentVersion, node);
       }
       state.pendingReturned = undefined;
@@ -210,7 +211,13 @@ export class SotwStream {
     // The client drops what it no longer subscribes to, also what only an
     // unsubscribed `*` or glob covered: forget we sent it, so a later
     // subscription sends it again.
-    for (const name of [...state.returned.keys()]) if (!covers(state, name)) state.returned.delete(name);
+    let kept: Map<string, string> | undefined;
+    for (const name of state.returned.keys()) {
+      if (covers(state, name)) continue;
+      kept ??= new Map(state.returned);
+      kept.delete(name);
+    }
+    if (kept) state.returned = kept;
     // A resumed client that drops a name drops its copy too: from here on its
     // version no longer says what it holds.
     if (state.resumed && dropsAny(before, state)) state.resumed = false;
