@@ -36,6 +36,13 @@ describe("canonicalBinary", () => {
     );
   });
 
+  it("gives equal bytes to maps with number-like keys whatever the order they were filled in", () => {
+    assert.deepEqual(
+      canonicalBinary(MetadataSchema, metadata(["10", "9", "b", "a"])),
+      canonicalBinary(MetadataSchema, metadata(["a", "9", "b", "10"])),
+    );
+  });
+
   it("writes map entries in sorted key order", () => {
     const decoded = fromBinary(MetadataSchema, canonicalBinary(MetadataSchema, metadata(["b", "c", "a"])));
     assert.deepEqual(Object.keys(decoded.filterMetadata), ["a", "b", "c"]);

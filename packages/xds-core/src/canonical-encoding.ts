@@ -9,7 +9,92 @@ import { type Any, anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
  * replicas. The message is not modified.
  */
 export function canonicalBinary(schema: DescMessage, message: Message, registry?: Registry): Uint8Array {
-  return toBinary(schema, canonicalize(schema, message, registry));
+  // Most messages are canonical as they are (their maps are empty, have one
+  // entry or were filled in order): checking costs a walk, rebuilding a copy.
+  const canonical = isCanonical(schema, message, registry) ? message : canonicalize(schema, message, registry);
+  return toBinary(schema, canonical);
+}
+
+/** Whether an object's own keys iterate as they would once sorted (integer-like keys come first in any object). */
+function keysInOrder(value: object): boolean {
+  let previous: string | undefined;
+  let previousIndex = false;
+  for (const key of Object.keys(value)) {
+    const index = /^(0|[1-9]\d{0,9})$/.test(key) && Number(key) < 4_294_967_295;
+    if (previous !== undefined && !index && !previousIndex && !(previous < key)) return false;
+    previous = key;
+    previousIndex = index;
+  }
+  return true;
+}
+
+/** Whether {@link canonicalize} would leave `message` as it is (so its plain encoding is canonical). */
+function isCanonical(schema: DescMessage, message: Message, registry: Registry | undefined): boolean {
+  if (!isOrderSensitive(schema)) return true;
+  if (schema.typeName === "google.protobuf.Any") return anyIsCanonical(message as Any, registry);
+  const source = message as unknown as Record<string, unknown>;
+  for (const member of schema.members) {
+    const value = source[member.localName];
+    if (value === undefined) continue;
+    if (member.kind === "oneof") {
+      const selected = value as { case: string | undefined; value?: unknown };
+      const field = member.fields.find((f) => f.localName === selected.case);
+      if (field && !valueIsCanonical(field, selected.value, registry)) return false;
+    } else if (!valueIsCanonical(member, value, registry)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function valueIsCanonical(field: DescField, value: unknown, registry: Registry | undefined): boolean {
+  switch (field.fieldKind) {
+    case "map": {
+      const map = value as Record<string, unknown>;
+      if (!keysInOrder(map)) return false;
+      if (field.mapKind !== "message") return true;
+      for (const key in map) if (!messageFieldIsCanonical(field.message, field, map[key], registry)) return false;
+      return true;
+    }
+    case "list":
+      if (field.listKind !== "message") return true;
+      for (const item of value as unknown[]) {
+        if (!messageFieldIsCanonical(field.message, field, item, registry)) return false;
+      }
+      return true;
+    case "message":
+      return messageFieldIsCanonical(field.message, field, value, registry);
+    default:
+      return true;
+  }
+}
+
+function messageFieldIsCanonical(
+  schema: DescMessage,
+  field: DescField,
+  value: unknown,
+  registry: Registry | undefined,
+): boolean {
+  if (schema.typeName === "google.protobuf.Struct" && field.parent.typeName !== "google.protobuf.Value") {
+    return jsonIsCanonical(value);
+  }
+  if (typeof value !== "object" || value === null || !("$typeName" in value)) return true;
+  return isCanonical(schema, value as Message, registry);
+}
+
+function jsonIsCanonical(value: unknown): boolean {
+  if (Array.isArray(value)) return value.every(jsonIsCanonical);
+  if (typeof value !== "object" || value === null) return true;
+  if (!keysInOrder(value)) return false;
+  for (const item of Object.values(value)) if (!jsonIsCanonical(item)) return false;
+  return true;
+}
+
+/** An Any's bytes can only be known canonical by decoding them: one whose type could hold a map is not assumed so. */
+function anyIsCanonical(any: Any, registry: Registry | undefined): boolean {
+  if (!registry || any.typeUrl === "") return true;
+  const inner = registry.getMessage(any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1));
+  return !inner || !isOrderSensitive(inner);
 }
 
 const orderSensitive = new WeakMap<DescMessage, boolean>();
