@@ -165,12 +165,24 @@ export function serveGrpcStream(
   const abort = new AbortController();
   const closed = new Promise<void>((resolve) => res.once("close", () => resolve()));
   res.once("close", () => abort.abort());
+  // Headers objects are made only if something asks: thousands of idle
+  // streams would otherwise each keep three empty ones.
+  const headers: { request?: Headers; response?: Headers; trailer?: Headers } = {};
   const hctx = {
     values: createContextValues().set(peerKey, peerOf(req)),
     signal: abort.signal,
-    requestHeader: new Headers(),
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
+    get requestHeader() {
+      headers.request ??= new Headers();
+      return headers.request;
+    },
+    get responseHeader() {
+      headers.response ??= new Headers();
+      return headers.response;
+    },
+    get responseTrailer() {
+      headers.trailer ??= new Headers();
+      return headers.trailer;
+    },
     timeoutMs: () => undefined,
   } as unknown as HandlerContext;
   const responses = serveStream(

@@ -9,6 +9,9 @@ import {
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { anyOf, responseSources, wrappedAny } from "./discovery-response.js";
 import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
+import { type SharedNames, sharedNames } from "./shared-subscriptions.js";
+
+const noNames = sharedNames([]);
 
 /** What a stream reports about one type, for CSDS, metrics and status pages. */
 export interface TypeStatus {
@@ -81,7 +84,9 @@ interface TypeState {
   wildcard: boolean;
   /** Whether the client ever named resources (ends the legacy wildcard). */
   named: boolean;
-  subscribed: Set<string>;
+  /** The explicit names, shared with every stream that asks for the same (see shared-subscriptions.ts). */
+  names: SharedNames;
+  subscribed: ReadonlySet<string>;
   /** What the client holds; never changed in place (the cache may share it among streams). */
   returned: ReadonlyMap<string, string>;
   nackedVersion: string | undefined;
@@ -148,7 +153,8 @@ export class SotwStream {
         typeUrl,
         wildcard: false,
         named: false,
-        subscribed: new Set(),
+        names: noNames,
+        subscribed: noNames.set,
         returned: new Map(),
         nackedVersion: undefined,
         nackMessage: undefined,
@@ -186,7 +192,7 @@ export class SotwStream {
     // A response not yet written was built for the old subscription (go-control-plane #1498).
     this.#pending.delete(typeUrl);
     state.watch = this.#options.cache.createWatch(
-      { typeUrl, node, resourceNames: request.resourceNames, versionInfo: request.versionInfo },
+      { typeUrl, node, resourceNames: state.names.list, versionInfo: request.versionInfo },
       {
         wildcard: state.wildcard,
         subscribed: state.subscribed,
@@ -207,7 +213,8 @@ export class SotwStream {
     // Once a client has named anything, `*` included, an empty list means
     // "nothing" rather than the legacy wildcard (xDS protocol, wildcard rules).
     if (names.length > 0) state.named = true;
-    state.subscribed = new Set(explicit);
+    state.names = sharedNames(explicit);
+    state.subscribed = state.names.set;
     // The client drops what it no longer subscribes to, also what only an
     // unsubscribed `*` or glob covered: forget we sent it, so a later
     // subscription sends it again.
