@@ -97,6 +97,16 @@ export function fetchState(request: SotwRequest): SubscriptionState {
   return { wildcard: names.length === 0, subscribed: new Set(names), returned: new Map(), resumed: true };
 }
 
+/** Whether a subscription covers every resource of `all` (checked without building the selection). */
+function coversAll(state: { wildcard: boolean; subscribed: ReadonlySet<string> }, all: ReadonlyMap<string, Resource>) {
+  if (state.wildcard) return true;
+  if (state.subscribed.size < all.size) return false;
+  if (hasGlob(state.subscribed)) return selectResources(state, all).size === all.size;
+  let found = 0;
+  for (const name of state.subscribed) if (all.has(name)) found++;
+  return found === all.size;
+}
+
 /** The resources of `all` that a subscription covers, by name. */
 export function selectResources(
   state: { wildcard: boolean; subscribed: ReadonlySet<string> },
@@ -155,8 +165,7 @@ export function answerSotw(
       };
     }
   }
-  const everything = state.wildcard && !hasGlob(state.subscribed);
-  const selected: ReadonlyMap<string, Resource> = everything && whole ? all : selectResources(state, all);
+  const selected: ReadonlyMap<string, Resource> = whole && coversAll(state, all) ? all : selectResources(state, all);
   let returned: ReadonlyMap<string, string>;
   let version: string;
   if (whole && selected.size === all.size) {
@@ -237,7 +246,8 @@ export function answerDelta(
   const resources: Resource[] = [];
   const removed: string[] = [];
   const nextVersions = new Map(state.versions);
-  const selected = selectResources(state, all);
+  const full = whole !== undefined && coversAll(state, all);
+  const selected = full ? all : selectResources(state, all);
   for (const [name, resource] of selected) {
     if (state.versions.get(name) !== resource.version) {
       resources.push(resource);
@@ -262,7 +272,7 @@ export function answerDelta(
     removed,
     // A client that now holds exactly the whole set shares its map, so that
     // the next change takes the path above.
-    nextVersions: whole && selected.size === all.size ? whole.returned : nextVersions,
+    nextVersions: whole && full ? whole.returned : nextVersions,
     ...(everything ? { shareKey: `${request.typeUrl}\0${whole.version}\0delta` } : {}),
   };
 }
