@@ -6,7 +6,7 @@
  * day would: converge, lose a replica, lose etcd, lose the writer.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,6 +15,27 @@ import { type EtcdServer, findEtcd, startEtcd } from "@nebucloud/xds-etcd/testin
 import { admin, type ControlPlane, startControlPlane, storeStatus } from "./support/control-plane.js";
 import { FailoverClient } from "./support/failover-client.js";
 import { fleetConfig } from "./support/fleet-config.js";
+
+const chromium = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+
+/** What the status page's Store section says, read in headless Chromium; undefined without Chromium. */
+async function storeStateOnStatusPage(plane: ControlPlane): Promise<string | undefined> {
+  if (!existsSync(chromium)) return undefined;
+  const { chromium: launcher } = await import("playwright-core");
+  const browser = await launcher.launch({
+    executablePath: chromium,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://${plane.admin}/`);
+    const state = page.locator("#store-state");
+    await state.waitFor({ timeout: 10_000 });
+    return (await state.textContent()) ?? "";
+  } finally {
+    await browser.close();
+  }
+}
 
 const skip = findEtcd() ? false : "no etcd binary (install Debian's etcd-server or set ETCD_BIN): skipped, not passed";
 const CLUSTERS = Array.from({ length: 10 }, (_, i) => `service-${i}`);
@@ -151,6 +172,9 @@ describe("replicas sharing state through etcd", { skip }, () => {
     const page = JSON.parse((await admin(replicas[0] as ControlPlane, "/debug/status")).body);
     assert.equal(page.store.replica.connected, false, "the status page's data says the store is unreachable");
     assert.match(page.store.replica.lastError, /etcd unreachable/);
+    const shown = await storeStateOnStatusPage(replicas[0] as ControlPlane);
+    if (shown === undefined) t.diagnostic(`the status page was not opened: no Chromium at ${chromium}`);
+    else assert.match(shown, /unreachable, serving the last state/, "the status page says so");
     writeConfig(8002);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await etcd.start();
