@@ -56,16 +56,7 @@ export function openReplicated(options: ReplicatedOptions): Replicated {
     groupOf: (node) => groupOf(rules, node),
     publish: (snapshots, groupRules) => store.publish({ snapshots, meta: rulesMeta(groupRules) }),
     status: () => store.status(),
-    readiness: () => {
-      const replica = store.status().replica;
-      if (replica.connected) return { ready: true };
-      return {
-        ready: false,
-        reason: replica.synced
-          ? `etcd unreachable since ${replica.disconnectedSince ?? "?"}; still serving revision ${replica.revision} (published by ${replica.writer}) to every client`
-          : "no state read from etcd yet",
-      };
-    },
+    readiness: () => store.readiness(),
     close: async () => {
       await store.close();
       cache.close();

@@ -103,16 +103,7 @@ const admin = await startAdminServer({
   handle: server,
   cache,
   ready: () => {
-    const replica = store?.status().replica;
-    if (replica && !replica.connected) {
-      return {
-        ready: false,
-        reason: replica.synced
-          ? `etcd unreachable since ${replica.disconnectedSince ?? "?"}; still serving revision ${replica.revision}`
-          : "no state read from etcd yet",
-      };
-    }
-    if (store) return { ready: true };
+    if (store) return store.readiness();
     return source?.ready ? { ready: true } : { ready: false, reason: "Services and EndpointSlices not listed yet" };
   },
   extraDebug: {

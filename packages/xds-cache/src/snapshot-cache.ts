@@ -144,11 +144,11 @@ export class SnapshotCache implements Cache {
    */
   setSnapshot(nodeKey: string, given: Snapshot): void {
     this.#snapshotsSet++;
-    const snapshot = this.#intern(given);
+    const { snapshot, hasTtl } = this.#intern(given);
     const entry = this.#entry(nodeKey);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
-    if (snapshot.typeUrls().some((t) => [...snapshot.resources(t).values()].some((r) => r.ttlMs !== undefined))) {
+    if (hasTtl) {
       this.#ttlNodes.add(nodeKey);
     } else {
       this.#ttlNodes.delete(nodeKey);
@@ -161,13 +161,14 @@ export class SnapshotCache implements Cache {
     this.#answerInBatches(entry, affected);
   }
 
-  #intern(snapshot: Snapshot): Snapshot {
-    const key = contentKey(snapshot);
+  /** The stored snapshot equal to `snapshot` (or `snapshot`, now stored), and whether any resource has a TTL. */
+  #intern(snapshot: Snapshot): { snapshot: Snapshot; hasTtl: boolean } {
+    const { key, hasTtl } = describeContent(snapshot);
     const existing = this.#byContent.get(key)?.deref();
-    if (existing) return existing;
+    if (existing) return { snapshot: existing, hasTtl };
     this.#byContent.set(key, new WeakRef(snapshot));
     this.#forget.register(snapshot, key);
-    return snapshot;
+    return { snapshot, hasTtl };
   }
 
   /** The snapshot stored for a node key, if any. */
@@ -420,16 +421,21 @@ function namesEverything(state: SubscriptionState, all: ReadonlyMap<string, Reso
   return selectResources(state, all).size === all.size;
 }
 
-/** What makes two snapshots serve the same: per type, the content version and the TTLs. */
-function contentKey(snapshot: Snapshot): string {
+/**
+ * What makes two snapshots serve the same (per type, the content version and
+ * the TTLs), and whether any resource has a TTL: one pass over the resources.
+ */
+function describeContent(snapshot: Snapshot): { key: string; hasTtl: boolean } {
   const parts: string[] = [];
+  let hasTtl = false;
   for (const typeUrl of [...snapshot.typeUrls()].sort()) {
     parts.push(typeUrl, snapshot.version(typeUrl));
     const ttls: string[] = [];
     for (const resource of snapshot.resources(typeUrl).values()) {
       if (resource.ttlMs !== undefined) ttls.push(`${resource.name}\0${resource.ttlMs}`);
     }
+    if (ttls.length > 0) hasTtl = true;
     parts.push(...ttls.sort());
   }
-  return parts.join("\n");
+  return { key: parts.join("\n"), hasTtl };
 }

@@ -9,10 +9,7 @@ import { type Any, anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
  * replicas. The message is not modified.
  */
 export function canonicalBinary(schema: DescMessage, message: Message, registry?: Registry): Uint8Array {
-  // Most messages are canonical as they are (their maps are empty, have one
-  // entry or were filled in order): checking costs a walk, rebuilding a copy.
-  const canonical = isCanonical(schema, message, registry) ? message : canonicalize(schema, message, registry);
-  return toBinary(schema, canonical);
+  return toBinary(schema, canonicalize(schema, message, registry));
 }
 
 /** Whether an object's own keys iterate as they would once sorted (integer-like keys come first in any object). */
@@ -26,75 +23,6 @@ function keysInOrder(value: object): boolean {
     previousIndex = index;
   }
   return true;
-}
-
-/** Whether {@link canonicalize} would leave `message` as it is (so its plain encoding is canonical). */
-function isCanonical(schema: DescMessage, message: Message, registry: Registry | undefined): boolean {
-  if (!isOrderSensitive(schema)) return true;
-  if (schema.typeName === "google.protobuf.Any") return anyIsCanonical(message as Any, registry);
-  const source = message as unknown as Record<string, unknown>;
-  for (const member of schema.members) {
-    const value = source[member.localName];
-    if (value === undefined) continue;
-    if (member.kind === "oneof") {
-      const selected = value as { case: string | undefined; value?: unknown };
-      const field = member.fields.find((f) => f.localName === selected.case);
-      if (field && !valueIsCanonical(field, selected.value, registry)) return false;
-    } else if (!valueIsCanonical(member, value, registry)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function valueIsCanonical(field: DescField, value: unknown, registry: Registry | undefined): boolean {
-  switch (field.fieldKind) {
-    case "map": {
-      const map = value as Record<string, unknown>;
-      if (!keysInOrder(map)) return false;
-      if (field.mapKind !== "message") return true;
-      for (const key in map) if (!messageFieldIsCanonical(field.message, field, map[key], registry)) return false;
-      return true;
-    }
-    case "list":
-      if (field.listKind !== "message") return true;
-      for (const item of value as unknown[]) {
-        if (!messageFieldIsCanonical(field.message, field, item, registry)) return false;
-      }
-      return true;
-    case "message":
-      return messageFieldIsCanonical(field.message, field, value, registry);
-    default:
-      return true;
-  }
-}
-
-function messageFieldIsCanonical(
-  schema: DescMessage,
-  field: DescField,
-  value: unknown,
-  registry: Registry | undefined,
-): boolean {
-  if (schema.typeName === "google.protobuf.Struct" && field.parent.typeName !== "google.protobuf.Value") {
-    return jsonIsCanonical(value);
-  }
-  if (typeof value !== "object" || value === null || !("$typeName" in value)) return true;
-  return isCanonical(schema, value as Message, registry);
-}
-
-function jsonIsCanonical(value: unknown): boolean {
-  if (Array.isArray(value)) return value.every(jsonIsCanonical);
-  if (typeof value !== "object" || value === null) return true;
-  if (!keysInOrder(value)) return false;
-  for (const item of Object.values(value)) if (!jsonIsCanonical(item)) return false;
-  return true;
-}
-
-/** An Any's bytes can only be known canonical by decoding them: one whose type could hold a map is not assumed so. */
-function anyIsCanonical(any: Any, registry: Registry | undefined): boolean {
-  if (!registry || any.typeUrl === "") return true;
-  const inner = registry.getMessage(any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1));
-  return !inner || !isOrderSensitive(inner);
 }
 
 const orderSensitive = new WeakMap<DescMessage, boolean>();
@@ -120,44 +48,65 @@ function isOrderSensitive(schema: DescMessage, visiting = new Set<DescMessage>()
   return result;
 }
 
+/**
+ * The message with its maps and Structs sorted, copied only where something
+ * was out of order: most messages are canonical as they are (maps empty, of
+ * one entry, or filled in key order), and then the walk allocates nothing and
+ * returns `message` itself.
+ */
 function canonicalize(schema: DescMessage, message: Message, registry: Registry | undefined): Message {
   if (!isOrderSensitive(schema)) return message;
   if (schema.typeName === "google.protobuf.Any") return canonicalAny(message as Any, registry);
   const source = message as unknown as Record<string, unknown>;
-  const init: Record<string, unknown> = {};
+  let init: Record<string, unknown> | undefined;
   for (const member of schema.members) {
     const value = source[member.localName];
     if (value === undefined) continue;
+    let next: unknown;
     if (member.kind === "oneof") {
       const selected = value as { case: string | undefined; value?: unknown };
       const field = member.fields.find((f) => f.localName === selected.case);
-      init[member.localName] = field
-        ? { case: selected.case, value: canonicalValue(field, selected.value, registry) }
-        : value;
+      const inner = field ? canonicalValue(field, selected.value, registry) : selected.value;
+      next = inner === selected.value ? value : { case: selected.case, value: inner };
     } else {
-      init[member.localName] = canonicalValue(member, value, registry);
+      next = canonicalValue(member, value, registry);
     }
+    if (next === value) continue;
+    if (!init) {
+      // A fresh init (not the message itself, which `create` would hand back as is).
+      const { $typeName: _name, $unknown: _unknown, ...fields } = source;
+      init = fields;
+    }
+    init[member.localName] = next;
   }
+  if (!init) return message;
   const out = create(schema, init as never);
   // Fields this build's protos do not know (a newer Envoy's) stay in the encoding.
   if (message.$unknown) out.$unknown = message.$unknown;
   return out;
 }
 
+/** `value` canonical: the same object when nothing in it changed. */
 function canonicalValue(field: DescField, value: unknown, registry: Registry | undefined): unknown {
   switch (field.fieldKind) {
     case "map": {
-      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const map = value as Record<string, unknown>;
+      let changed = !keysInOrder(map);
       const out: Record<string, unknown> = {};
-      for (const [key, entry] of entries) {
-        out[key] = field.mapKind === "message" ? canonicalMessageField(field.message, field, entry, registry) : entry;
+      for (const key of changed ? Object.keys(map).sort() : Object.keys(map)) {
+        const entry = map[key];
+        const next = field.mapKind === "message" ? canonicalMessageField(field.message, field, entry, registry) : entry;
+        if (next !== entry) changed = true;
+        out[key] = next;
       }
-      return out;
+      return changed ? out : value;
     }
-    case "list":
-      return field.listKind === "message"
-        ? (value as unknown[]).map((item) => canonicalMessageField(field.message, field, item, registry))
-        : value;
+    case "list": {
+      if (field.listKind !== "message") return value;
+      const list = value as unknown[];
+      const out = list.map((item) => canonicalMessageField(field.message, field, item, registry));
+      return out.some((item, i) => item !== list[i]) ? out : value;
+    }
     case "message":
       return canonicalMessageField(field.message, field, value, registry);
     default:
@@ -190,10 +139,20 @@ function canonicalAny(any: Any, registry: Registry | undefined): Message {
   return packed;
 }
 
+/** JSON with object keys in sorted order: the same value when they already are. */
 function sortJson(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortJson);
+  if (Array.isArray(value)) {
+    const out = value.map(sortJson);
+    return out.some((item, i) => item !== value[i]) ? out : value;
+  }
   if (typeof value !== "object" || value === null) return value;
+  const object = value as Record<string, unknown>;
+  let changed = !keysInOrder(object);
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) out[key] = sortJson((value as Record<string, unknown>)[key]);
-  return out;
+  for (const key of changed ? Object.keys(object).sort() : Object.keys(object)) {
+    const next = sortJson(object[key]);
+    if (next !== object[key]) changed = true;
+    out[key] = next;
+  }
+  return changed ? out : value;
 }

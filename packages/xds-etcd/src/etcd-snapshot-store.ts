@@ -157,6 +157,22 @@ export class EtcdSnapshotStore {
     };
   }
 
+  /**
+   * What `/readyz` should answer: ready while the replica is in step with
+   * etcd; otherwise why not (no state read yet, or etcd unreachable since when
+   * and which revision every client is still being served).
+   */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    const replica = this.#replica.status();
+    if (replica.connected) return { ready: true };
+    return {
+      ready: false,
+      reason: replica.synced
+        ? `etcd unreachable since ${replica.disconnectedSince ?? "?"}; still serving revision ${replica.revision} (published by ${replica.writer}) to every client`
+        : "no state read from etcd yet",
+    };
+  }
+
   /** Resigns (a standby takes over at once), stops replicating and closes the etcd client. */
   async close(): Promise<void> {
     this.#publisher?.close();

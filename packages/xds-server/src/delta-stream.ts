@@ -10,6 +10,7 @@ import {
 import { responseSources, wrapped } from "./discovery-response.js";
 import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 import type { TypeStatus } from "./sotw-stream.js";
+import { without } from "./version-map.js";
 
 /** Hooks a delta stream calls; all optional. */
 export interface DeltaStreamHooks {
@@ -297,15 +298,4 @@ function mergeInto(newer: DeltaDiscoveryResponse, older: DeltaDiscoveryResponse)
   for (const name of newer.removedResources) removed.add(name);
   newer.resources = [...byName.values()];
   newer.removedResources = [...removed];
-}
-
-/** `versions` without the names `drop` picks; the same map when it picks none (copy on write). */
-function without(versions: ReadonlyMap<string, string>, drop: (name: string) => boolean): ReadonlyMap<string, string> {
-  let out: Map<string, string> | undefined;
-  for (const name of versions.keys()) {
-    if (!drop(name)) continue;
-    out ??= new Map(versions);
-    out.delete(name);
-  }
-  return out ?? versions;
 }

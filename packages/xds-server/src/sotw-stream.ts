@@ -10,6 +10,7 @@ import {
 import { anyOf, responseSources, wrappedAny } from "./discovery-response.js";
 import { checkRequest, legacyWildcardTypes } from "./request-checks.js";
 import { type SharedNames, sharedNames } from "./shared-subscriptions.js";
+import { without } from "./version-map.js";
 
 const noNames = sharedNames([]);
 
@@ -218,13 +219,8 @@ export class SotwStream {
     // The client drops what it no longer subscribes to, also what only an
     // unsubscribed `*` or glob covered: forget we sent it, so a later
     // subscription sends it again.
-    let kept: Map<string, string> | undefined;
-    for (const name of state.returned.keys()) {
-      if (covers(state, name)) continue;
-      kept ??= new Map(state.returned);
-      kept.delete(name);
-    }
-    if (kept) state.returned = kept;
+    const subscription = state;
+    state.returned = without(state.returned, (name) => !covers(subscription, name));
     // A resumed client that drops a name drops its copy too: from here on its
     // version no longer says what it holds.
     if (state.resumed && dropsAny(before, state)) state.resumed = false;
