@@ -1,7 +1,7 @@
 import type { Snapshot } from "@nebucloud/xds-cache";
 import { SnapshotCache } from "@nebucloud/xds-cache";
 import { nodeHash } from "@nebucloud/xds-core";
-import { EtcdSnapshotStore, type StoreStatus } from "@nebucloud/xds-etcd";
+import { EtcdSnapshotStore, type StoreReadiness, type StoreStatus } from "@nebucloud/xds-etcd";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { type GroupRule, groupOf, rulesFromMeta, rulesMeta } from "./node-groups.js";
 
@@ -26,7 +26,7 @@ export interface Replicated {
   publish(snapshots: ReadonlyMap<string, Snapshot>, rules: readonly GroupRule[]): void;
   status(): StoreStatus;
   /** `/readyz`: ready while the replica is in step with etcd. */
-  readiness(): { ready: true } | { ready: false; reason: string };
+  readiness(): StoreReadiness;
   close(): Promise<void>;
 }
 

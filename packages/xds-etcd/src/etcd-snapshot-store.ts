@@ -34,6 +34,14 @@ export interface EtcdSnapshotStoreOptions {
   readonly log?: StoreLog;
 }
 
+/** What {@link EtcdSnapshotStore.readiness} answers. */
+export interface StoreReadiness {
+  /** Whether this process serves what etcd holds now. */
+  readonly ready: boolean;
+  /** Why it is not ready; absent when it is. */
+  readonly reason?: string;
+}
+
 /** What {@link EtcdSnapshotStore.status} reports: for `/readyz`, `/debug` and status pages. */
 export interface StoreStatus {
   /** The etcd endpoints. */
@@ -162,7 +170,7 @@ export class EtcdSnapshotStore {
    * etcd; otherwise why not (no state read yet, or etcd unreachable since when
    * and which revision every client is still being served).
    */
-  readiness(): { ready: true } | { ready: false; reason: string } {
+  readiness(): StoreReadiness {
     const replica = this.#replica.status();
     if (replica.connected) return { ready: true };
     return {

@@ -9,6 +9,7 @@ export { cancelWatcher, connectEtcd, type EtcdConnectOptions, type EtcdTls } fro
 export {
   EtcdSnapshotStore,
   type EtcdSnapshotStoreOptions,
+  type StoreReadiness,
   type StoreStatus,
 } from "./etcd-snapshot-store.js";
 export {
