@@ -31,6 +31,16 @@ const clusterRequest = () =>
     create(DiscoveryRequestSchema, { node: create(NodeSchema, { id: "n1" }), typeUrl: TypeUrl.Cluster }),
   );
 
+function openAds(session: http2.ClientHttp2Session, headers: Record<string, string> = {}): http2.ClientHttp2Stream {
+  return session.request({
+    ":method": "POST",
+    ":path": adsPath,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+}
+
 /** Opens a raw HTTP/2 call, writes `body`, and returns the status and the messages received. */
 async function rawCall(
   address: string,
@@ -45,13 +55,7 @@ async function rawCall(
 }> {
   const session = http2.connect(`http://${address}`);
   try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": adsPath,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...headers,
-    });
+    const stream = openAds(session, headers);
     let status: number | undefined;
     let grpcStatus: string | undefined;
     let grpcMessage: string | undefined;
@@ -142,6 +146,28 @@ describe("the HTTP/2 hot path for xDS streams", () => {
   it("answers a stream that ends inside a message with INVALID_ARGUMENT", async () => {
     const result = await rawCall(server.address, frame(clusterRequest()).subarray(0, 8), {}, false);
     assert.equal(result.grpcStatus, "3");
+  });
+
+  it("keeps serving after a client resets its stream with an error code", async () => {
+    const session = http2.connect(`http://${server.address}`);
+    try {
+      const stream = openAds(session);
+      stream.on("error", () => {});
+      stream.write(frame(clusterRequest()));
+      await new Promise<void>((resolve) => {
+        stream.once("data", () => resolve());
+        setTimeout(resolve, 5000).unref();
+      });
+      // INTERNAL_ERROR, unlike CANCEL, makes Node emit "error" on the server's stream.
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      await new Promise<void>((resolve) => stream.once("close", () => resolve()));
+    } finally {
+      session.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { grpcStatus, messages } = await rawCall(server.address, frame(clusterRequest()));
+    assert.equal(grpcStatus, "0");
+    assert.equal(messages.length, 1);
   });
 
   it("answers a call that is not gRPC with HTTP 415", async () => {

@@ -1,18 +1,20 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
 import {
   type DeltaDiscoveryRequest,
   DeltaDiscoveryRequestSchema,
+  type DeltaDiscoveryResponse,
   type DiscoveryRequest,
   DiscoveryRequestSchema,
+  type DiscoveryResponse,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { type DiscoveryContext, perTypeServices, serveStream } from "./discovery-services.js";
 import { toConnectError } from "./grpc-error.js";
 import { FrameError, FrameReader } from "./grpc-frames.js";
-import { peerKey, peerOf } from "./peer.js";
+import { peerKey, peerOfSocket } from "./peer.js";
 import { encodeResponse } from "./wire-encoding.js";
 import type { WriteScheduler } from "./write-scheduler.js";
 
@@ -52,7 +54,7 @@ export function streamRoutes(): Map<string, StreamRoute> {
 
 /** The request stream of one call: messages decoded as they complete. */
 function requestsOf(
-  req: Http2ServerRequest,
+  req: ServerHttp2Stream,
   kind: "sotw" | "delta",
   maxBytes: number,
 ): AsyncIterable<DiscoveryRequest | DeltaDiscoveryRequest> {
@@ -111,94 +113,140 @@ function requestsOf(
   };
 }
 
+/**
+ * connect's HandlerContext for a raw stream, as much of it as `serveStream`
+ * and callbacks read. Headers and the abort signal are made only if something
+ * asks: thousands of idle streams would otherwise each keep them.
+ */
+class StreamContext {
+  readonly values: ContextValues;
+  #abort: AbortController | undefined;
+  #closed = false;
+  #requestHeader: Headers | undefined;
+  #responseHeader: Headers | undefined;
+  #responseTrailer: Headers | undefined;
+
+  constructor(values: ContextValues) {
+    this.values = values;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#closed && !this.#abort) return AbortSignal.abort();
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  get requestHeader(): Headers {
+    this.#requestHeader ??= new Headers();
+    return this.#requestHeader;
+  }
+
+  get responseHeader(): Headers {
+    this.#responseHeader ??= new Headers();
+    return this.#responseHeader;
+  }
+
+  get responseTrailer(): Headers {
+    this.#responseTrailer ??= new Headers();
+    return this.#responseTrailer;
+  }
+
+  timeoutMs(): number | undefined {
+    return undefined;
+  }
+
+  /** The stream closed: the signal aborts. */
+  close(): void {
+    this.#closed = true;
+    this.#abort?.abort();
+  }
+}
+
 /** gRPC percent-encoding of grpc-message. */
 function grpcMessage(text: string): string {
   return encodeURIComponent(text).replace(/%20/g, " ");
 }
 
 /**
- * Serves one xDS stream on raw HTTP/2: requests are decoded frame by frame,
- * the protocol runs in the same `serveStream` as every other transport, and
- * each response is written from shared encoded bytes (see `encodeResponse`),
- * one response in flight per stream: the next is built only once the previous
- * has been handed to the socket, so a slow client holds at most one unsent
- * response per type and never queues.
+ * Serves one xDS stream on a raw HTTP/2 stream, without Node's compat
+ * request/response pair (thousands of idle streams would each keep two more
+ * objects with their stream states and listeners): requests are decoded frame
+ * by frame, the protocol runs in the same `serveStream` as every other
+ * transport, and each response is written from shared encoded bytes (see
+ * `encodeResponse`), one response in flight per stream: the next is built only
+ * once the previous has been handed to the socket, so a slow client holds at
+ * most one unsent response per type and never queues.
  */
 export function serveGrpcStream(
-  req: Http2ServerRequest,
-  res: Http2ServerResponse,
+  stream: ServerHttp2Stream,
+  requestHeaders: IncomingHttpHeaders,
   route: StreamRoute,
   ctx: DiscoveryContext,
   scheduler: WriteScheduler,
 ): void {
-  const contentType = String(req.headers["content-type"] ?? "");
+  // A reset stream emits "error"; unheard, it would end the process. The
+  // request reader sees the same reset as "aborted"/"close".
+  stream.on("error", () => {});
+  const contentType = String(requestHeaders["content-type"] ?? "");
   if (!contentType.startsWith("application/grpc")) {
-    res.writeHead(415, { "content-type": "text/plain" });
-    res.end("xDS streams are gRPC: content-type application/grpc\n");
+    stream.respond({ ":status": 415, "content-type": "text/plain" });
+    stream.end("xDS streams are gRPC: content-type application/grpc\n");
     return;
   }
-  const encoding = req.headers["grpc-encoding"];
+  const encoding = requestHeaders["grpc-encoding"];
   let headersSent = false;
+  let ended = false;
+  let trailers: Record<string, string> = {};
   const sendHeaders = () => {
     if (headersSent) return;
     headersSent = true;
-    res.writeHead(200, { "content-type": "application/grpc", "grpc-accept-encoding": "identity" });
+    stream.respond(
+      { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" },
+      { waitForTrailers: true },
+    );
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   };
   const finish = (code: number, message?: string) => {
-    if (res.writableEnded || res.destroyed) return;
-    const trailers: Record<string, string> = { "grpc-status": String(code) };
+    if (ended || stream.destroyed || stream.closed) return;
+    ended = true;
+    trailers = { "grpc-status": String(code) };
     if (message) trailers["grpc-message"] = grpcMessage(message);
     if (!headersSent) {
       // Trailers-only: status in the one HEADERS frame.
       headersSent = true;
-      res.writeHead(200, { "content-type": "application/grpc", ...trailers });
-      res.end();
+      stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
       return;
     }
-    res.addTrailers(trailers);
-    res.end();
+    stream.end();
   };
   if (encoding !== undefined && encoding !== "identity") {
     finish(Code.Unimplemented, `grpc-encoding ${String(encoding)} is not supported; use identity`);
     return;
   }
-  const abort = new AbortController();
-  const closed = new Promise<void>((resolve) => res.once("close", () => resolve()));
-  res.once("close", () => abort.abort());
-  // Headers objects are made only if something asks: thousands of idle
-  // streams would otherwise each keep three empty ones.
-  const headers: { request?: Headers; response?: Headers; trailer?: Headers } = {};
-  const hctx = {
-    values: createContextValues().set(peerKey, peerOf(req)),
-    signal: abort.signal,
-    get requestHeader() {
-      headers.request ??= new Headers();
-      return headers.request;
-    },
-    get responseHeader() {
-      headers.response ??= new Headers();
-      return headers.response;
-    },
-    get responseTrailer() {
-      headers.trailer ??= new Headers();
-      return headers.trailer;
-    },
-    timeoutMs: () => undefined,
-  } as unknown as HandlerContext;
+  const hctx = new StreamContext(createContextValues().set(peerKey, peerOfSocket(stream.session?.socket)));
+  // What a pending write waits for besides its callback: the stream closing.
+  let settle: (() => void) | undefined;
+  stream.once("close", () => {
+    hctx.close();
+    settle?.();
+  });
   const responses = serveStream(
     route.kind,
-    requestsOf(req, route.kind, ctx.config.maxReceiveMessageBytes),
-    hctx,
+    requestsOf(stream, route.kind, ctx.config.maxReceiveMessageBytes),
+    hctx as unknown as HandlerContext,
     route.method,
     route.typeUrl,
     ctx,
   );
   void (async () => {
     try {
+      // Nothing from one response is held across the wait for the next: an
+      // idle stream keeps no message, no chunks and no promise reaction.
+      let chunks: Uint8Array[] | undefined;
       for (;;) {
-        const next = await responses.next();
+        let next: IteratorResult<DiscoveryResponse | DeltaDiscoveryResponse> | undefined = await responses.next();
         if (next.done) break;
-        const chunks = encodeResponse(next.value);
+        chunks = encodeResponse(next.value);
         const size = chunks.reduce((n, c) => n + c.length, 0) - 5;
         if (size > ctx.config.maxSendMessageBytes) {
           // Clients refuse messages over their own limit (gRPC's default is 4 MiB) and
@@ -208,17 +256,21 @@ export function serveGrpcStream(
             Code.ResourceExhausted,
           );
         }
+        next = undefined;
         const release = await scheduler.acquire();
         try {
-          if (res.destroyed) break;
+          if (stream.destroyed || stream.closed) break;
           sendHeaders();
-          const written = new Promise<void>((resolve) => {
-            for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i] as Uint8Array);
+          const out = chunks;
+          await new Promise<void>((resolve) => {
+            settle = resolve;
+            for (let i = 0; i < out.length - 1; i++) stream.write(out[i] as Uint8Array);
             // The callback of the last chunk runs once it has left for the socket.
-            res.write(chunks[chunks.length - 1] as Uint8Array, () => resolve());
+            stream.write(out[out.length - 1] as Uint8Array, () => resolve());
           });
-          await Promise.race([written, closed]);
         } finally {
+          settle = undefined;
+          chunks = undefined;
           release();
         }
       }
@@ -226,6 +278,11 @@ export function serveGrpcStream(
     } catch (reason) {
       const error = toConnectError(reason);
       finish(error.code, error.rawMessage);
+    } finally {
+      // Leaving the loop early (the client is gone, or a response is too large)
+      // leaves the stream suspended at a yield: ending it closes its watches
+      // and takes it out of the registry.
+      await responses.return(undefined).catch(() => {});
     }
   })();
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextKey } from "@connectrpc/connect";
 
@@ -16,7 +17,12 @@ export const peerKey = createContextKey<Peer>({ address: undefined, identities: 
 
 /** Reads the peer from a Node.js request: its socket address and TLS certificate. */
 export function peerOf(request: IncomingMessage | Http2ServerRequest): Peer {
-  const socket = request.socket as TLSSocket | undefined;
+  return peerOfSocket(request.socket);
+}
+
+/** Reads the peer from a connection's socket: its address and TLS certificate. */
+export function peerOfSocket(connection: Socket | TLSSocket | undefined): Peer {
+  const socket = connection as TLSSocket | undefined;
   const address = socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined;
   const identities: string[] = [];
   if (socket && typeof socket.getPeerCertificate === "function" && socket.authorized) {

@@ -256,12 +256,9 @@ export class XdsServerBuilder {
     // health, reflection) and the REST gateway.
     const routes = streamRoutes();
     const scheduler = new WriteScheduler(config.maxConcurrentWrites);
-    const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-      const route = req.httpVersionMajor === 2 && req.method === "POST" ? routes.get(req.url) : undefined;
-      if (route) serveGrpcStream(req, res, route, discovery, scheduler);
-      else connectHandler(req, res);
-    };
     const settings = { maxConcurrentStreams: config.maxConcurrentStreams };
+    // The handler serves HTTP/1.1 (the REST gateway, under TLS through ALPN);
+    // HTTP/2 streams are dispatched below.
     const server = this.#tls
       ? http2.createSecureServer(
           {
@@ -273,17 +270,32 @@ export class XdsServerBuilder {
             allowHTTP1: true,
             settings,
           },
-          handler,
+          connectHandler,
         )
-      : http2.createServer({ settings }, handler);
-    const sessions = new Set<http2.Http2Session>();
+      : http2.createServer({ settings }, connectHandler);
+    // Node wraps every HTTP/2 stream in a compat request/response pair once a
+    // request handler exists. xDS streams do without (see serveGrpcStream), so
+    // that wrapping is replaced by this dispatch, which builds the pair only
+    // for what connect serves.
+    server.removeAllListeners("stream");
     // Streams whose response is over but whose client never half-closed would
     // hold a draining connection open until the drain timeout; shutdown closes them.
     const h2streams = new Set<http2.ServerHttp2Stream>();
-    server.on("stream", (stream) => {
-      h2streams.add(stream);
-      stream.once("close", () => h2streams.delete(stream));
-    });
+    server.on(
+      "stream",
+      (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+        h2streams.add(stream);
+        stream.once("close", () => h2streams.delete(stream));
+        const route = headers[":method"] === "POST" ? routes.get(String(headers[":path"])) : undefined;
+        if (route) serveGrpcStream(stream, headers, route, discovery, scheduler);
+        else
+          connectHandler(
+            new http2.Http2ServerRequest(stream, headers, {}, rawHeaders),
+            new http2.Http2ServerResponse(stream),
+          );
+      },
+    );
+    const sessions = new Set<http2.Http2Session>();
     server.on("session", (session) => {
       sessions.add(session);
       session.on("close", () => sessions.delete(session));
