@@ -13,6 +13,12 @@ export interface BenchConfig {
   /** Scenario 1: the snapshot and the client counts. */
   readonly seedShape: FixtureShape;
   readonly seedClients: readonly number[];
+  /**
+   * Scenario 1 runs at every N but the largest, repeated (ours and the limit
+   * taking turns); the summary and the targets use each one's median run, so
+   * that one unlucky run on a shared machine does not decide a ratio.
+   */
+  readonly seedRepeats: number;
   /** Scenario 2: clients (the snapshot is `seedShape`). */
   readonly updateClients: number;
   /** Scenario 3: the snapshot idle streams share, the stream counts, and node keys with their own snapshot. */
@@ -77,6 +83,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): BenchConfig
     impls: new Set((list(env["BENCH_IMPLS"]) ?? ["ours", "limit", "naive"]) as ImplName[]),
     seedShape,
     seedClients: numbers(env["BENCH_N"]) ?? (quick ? [1, 10, 100] : [1, 100, 1000]),
+    seedRepeats: int("BENCH_SEED_REPEATS", quick ? 1 : 3),
     updateClients: int("BENCH_UPDATE_N", quick ? 100 : 1000),
     idleShape: smallShape,
     idleClients: quick ? [100, 500] : [1000, 5000],

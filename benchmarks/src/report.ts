@@ -5,7 +5,7 @@
 import type { BenchConfig, ImplName } from "./config.js";
 import type { SelfTime } from "./cpu-profile.js";
 import type { Measurement } from "./run.js";
-import type { RunRecord } from "./scenarios.js";
+import { type RunRecord, representative } from "./scenarios.js";
 
 export interface Machine {
   readonly cpuModel: string;
@@ -72,15 +72,7 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
-function find(runs: readonly RunRecord[], scenario: number, impl: ImplName, clients?: number, mode?: string) {
-  return runs.find(
-    (r) =>
-      r.scenario === scenario &&
-      r.impl === impl &&
-      (clients === undefined || r.clients === clients) &&
-      (mode === undefined || r.mode === mode),
-  );
-}
+const find = representative;
 
 function summaryRow(
   label: string,
@@ -132,7 +124,8 @@ export function markdown(
   lines.push("## Summary", "");
   lines.push(
     "Time to last ACK: from the server's setSnapshot (apply) to the moment the last client ACKed the target version of CDS, EDS, LDS and RDS. " +
-      "CPU s, peak RSS (MiB) and event-loop delay (p50/p99/max ms) are the server process's own over that window, for ours / limit / naive.",
+      "CPU s, peak RSS (MiB) and event-loop delay (p50/p99/max ms) are the server process's own over that window, for ours / limit / naive. " +
+      `Scenario 1 below the largest N ran ${config.seedRepeats} time(s) for ours and the limit, taking turns; each figure here is from the run with the median time (every run is listed at the end).`,
     "",
   );
   lines.push(

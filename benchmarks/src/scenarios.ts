@@ -33,6 +33,31 @@ export interface RunRecord {
 
 type Log = (line: string) => void;
 
+/**
+ * The run that stands for a scenario, server, N (and mode): the only one, or,
+ * when it was repeated, the completed run with the median time to last ACK.
+ */
+export function representative(
+  runs: readonly RunRecord[],
+  scenario: number,
+  impl: ImplName,
+  clients?: number,
+  mode?: string,
+): RunRecord | undefined {
+  const matching = runs.filter(
+    (r) =>
+      r.scenario === scenario &&
+      r.impl === impl &&
+      (clients === undefined || r.clients === clients) &&
+      (mode === undefined || r.mode === mode),
+  );
+  if (matching.length <= 1) return matching[0];
+  const done = matching
+    .filter((r) => r.measurement?.status === "ok")
+    .sort((a, b) => (a.measurement?.lastMs ?? 0) - (b.measurement?.lastMs ?? 0));
+  return done[Math.floor((done.length - 1) / 2)] ?? matching[0];
+}
+
 function describe(m: Measurement): string {
   const s = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1000).toFixed(2)}s`);
   return (

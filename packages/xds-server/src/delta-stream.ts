@@ -187,9 +187,10 @@ export class DeltaStream {
     const message = create(DeltaDiscoveryResponseSchema, {
       systemVersionInfo: response.systemVersion,
       typeUrl: response.typeUrl,
-      resources: response.resources.map((r) => wrapped(r, response.heartbeat === true)),
       removedResources: [...response.removed],
     });
+    // Assigned, not passed to create() (see SotwStream): the wrappers are finished messages.
+    message.resources = response.resources.map((r) => wrapped(r, response.heartbeat === true));
     state.systemVersion = response.systemVersion;
     // Like go-control-plane, assume the client applies what it is sent; a NACK
     // does not roll back, and the next change is sent on top.

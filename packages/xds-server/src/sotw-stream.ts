@@ -206,6 +206,9 @@ export class SotwStream {
   }
 
   #subscribe(state: TypeState, names: readonly string[], first: boolean): void {
+    // An ACK repeats the names of the request before it: nothing changes, and
+    // a thousand endpoint names need not be interned and checked again.
+    if (!first && !state.wildcard && names.length > 0 && sameNames(names, state.names.list)) return;
     const explicit = names.filter((n) => n !== "*");
     const before = { wildcard: state.wildcard, subscribed: state.subscribed };
     if (names.includes("*")) state.wildcard = true;
@@ -229,13 +232,12 @@ export class SotwStream {
   #respond(state: TypeState, response: SotwResponse): void {
     if (this.#closed) return;
     state.watch = undefined;
-    const message = create(DiscoveryResponseSchema, {
-      versionInfo: response.version,
-      typeUrl: response.typeUrl,
-      resources: response.resources.map((r) =>
-        r.ttlMs !== undefined || response.heartbeat ? wrappedAny(r, response.heartbeat) : anyOf(r),
-      ),
-    });
+    const message = create(DiscoveryResponseSchema, { versionInfo: response.version, typeUrl: response.typeUrl });
+    // Assigned, not passed to create(): create() would visit every Any of every
+    // stream's response, and they are finished (shared) messages already.
+    message.resources = response.resources.map((r) =>
+      r.ttlMs !== undefined || response.heartbeat ? wrappedAny(r, response.heartbeat) : anyOf(r),
+    );
     responseSources.set(message, {
       kind: "sotw",
       resources: response.resources,
@@ -301,6 +303,13 @@ export class SotwStream {
     for (const state of this.#states.values()) state.watch?.cancel();
     this.#pending.clear();
   }
+}
+
+/** Whether a request's names are exactly an explicit list (no `*`, no duplicates), in order. */
+function sameNames(names: readonly string[], list: readonly string[]): boolean {
+  if (names.length !== list.length) return false;
+  for (let i = 0; i < names.length; i++) if (names[i] !== list[i]) return false;
+  return true;
 }
 
 /** Whether `after` no longer covers something `before` did. */

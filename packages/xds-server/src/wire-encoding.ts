@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
 import type { Resource } from "@nebucloud/xds-core";
 import {
@@ -36,6 +36,35 @@ function resourcesEntry(bytes: Uint8Array): Uint8Array {
 
 const sotwEntries = new WeakMap<Resource, Uint8Array>();
 const deltaEntries = new WeakMap<Resource, Uint8Array>();
+const utf8 = new TextEncoder();
+
+/**
+ * `Any { type_url, value }` as one entry of field 2, written straight into one
+ * buffer: the Any's two fields are all there is to it, and going through a
+ * protobuf writer would copy a large resource's bytes several times over.
+ */
+function anyEntry(typeUrl: string, value: Uint8Array): Uint8Array {
+  const url = utf8.encode(typeUrl);
+  const urlLength = varint(url.length);
+  const valueLength = varint(value.length);
+  const anyLength = 1 + urlLength.length + url.length + 1 + valueLength.length + value.length;
+  const entryLength = varint(anyLength);
+  const out = new Uint8Array(1 + entryLength.length + anyLength);
+  let at = 0;
+  out[at++] = resourcesTag;
+  out.set(entryLength, at);
+  at += entryLength.length;
+  out[at++] = 0x0a; // Any.type_url, field 1, length-delimited
+  out.set(urlLength, at);
+  at += urlLength.length;
+  out.set(url, at);
+  at += url.length;
+  out[at++] = 0x12; // Any.value, field 2, length-delimited
+  out.set(valueLength, at);
+  at += valueLength.length;
+  out.set(value, at);
+  return out;
+}
 
 /** A resource as a SotW `resources` entry (an Any), encoded once per resource. */
 function sotwEntry(resource: Resource, heartbeat: boolean): Uint8Array {
@@ -45,9 +74,7 @@ function sotwEntry(resource: Resource, heartbeat: boolean): Uint8Array {
   }
   let entry = sotwEntries.get(resource);
   if (!entry) {
-    entry = resourcesEntry(
-      toBinary(AnySchema, create(AnySchema, { typeUrl: resource.typeUrl, value: resource.bytes })),
-    );
+    entry = anyEntry(resource.typeUrl, resource.bytes);
     sotwEntries.set(resource, entry);
   }
   return entry;
