@@ -88,7 +88,7 @@ describe("parseConfig(ServerConfig)", () => {
       maxNamesPerRequest: 10_000,
       newStreamsPerSecond: 0,
       keepalive: { intervalMs: 30_000, timeoutMs: 10_000 },
-      maxConcurrentWrites: 128,
+      maxConcurrentWrites: 256,
       drainTimeoutMs: 5_000,
     });
   });

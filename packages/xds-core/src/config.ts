@@ -62,10 +62,11 @@ export const ServerConfig = z
       .strict()
       .default({ intervalMs: 30_000, timeoutMs: 10_000 }),
     /**
-     * xDS responses being written at once across all streams. A bound lets the
-     * first clients of a large push finish early instead of all at the end.
+     * Large (over 64 KiB) xDS responses being written at once across all
+     * streams. A bound lets the first clients of a large push finish early
+     * instead of all at the end; smaller responses never wait for it.
      */
-    maxConcurrentWrites: z.number().int().min(1).default(128),
+    maxConcurrentWrites: z.number().int().min(1).default(256),
     /** How long shutdown lets open streams drain before ending them with UNAVAILABLE. */
     drainTimeoutMs: z.number().int().min(0).default(5_000),
   })

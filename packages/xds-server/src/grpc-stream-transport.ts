@@ -8,13 +8,13 @@ import {
   DeltaDiscoveryRequestSchema,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
-  DiscoveryRequestSchema,
   type DiscoveryResponse,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { type DiscoveryContext, perTypeServices, serveStream } from "./discovery-services.js";
 import { toConnectError } from "./grpc-error.js";
 import { FrameError, FrameReader } from "./grpc-frames.js";
 import { peerKey, peerOfSocket } from "./peer.js";
+import { RequestNames } from "./request-names.js";
 import { encodeResponse } from "./wire-encoding.js";
 import type { WriteScheduler } from "./write-scheduler.js";
 
@@ -52,13 +52,22 @@ export function streamRoutes(): Map<string, StreamRoute> {
   return routes;
 }
 
+const smallResponseBytes = 64 * 1024;
+const noRelease = () => {};
+
+/** Shared by every SotW stream in the process: a fleet repeats the same name lists. */
+const sotwRequests = new RequestNames();
+
 /** The request stream of one call: messages decoded as they complete. */
 function requestsOf(
   req: ServerHttp2Stream,
   kind: "sotw" | "delta",
   maxBytes: number,
 ): AsyncIterable<DiscoveryRequest | DeltaDiscoveryRequest> {
-  const schema = kind === "sotw" ? DiscoveryRequestSchema : DeltaDiscoveryRequestSchema;
+  const decode =
+    kind === "sotw"
+      ? (bytes: Uint8Array) => sotwRequests.decode(bytes)
+      : (bytes: Uint8Array) => fromBinary(DeltaDiscoveryRequestSchema, bytes);
   const reader = new FrameReader(maxBytes);
   const queue: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
   let failure: unknown;
@@ -72,8 +81,7 @@ function requestsOf(
   req.on("data", (chunk: Buffer) => {
     if (failure !== undefined) return;
     try {
-      for (const bytes of reader.push(chunk))
-        queue.push(fromBinary(schema, bytes) as DiscoveryRequest | DeltaDiscoveryRequest);
+      for (const bytes of reader.push(chunk)) queue.push(decode(bytes));
     } catch (error) {
       failure =
         error instanceof FrameError
@@ -257,7 +265,10 @@ export function serveGrpcStream(
           );
         }
         next = undefined;
-        const release = await scheduler.acquire();
+        // Small responses (clusters, listeners, routes, a changed endpoint) go
+        // out at once: queued behind other streams' large ones, they would hold
+        // back the requests that follow them.
+        const release = size > smallResponseBytes ? await scheduler.acquire() : noRelease;
         try {
           if (stream.destroyed || stream.closed) break;
           sendHeaders();

@@ -161,3 +161,34 @@ describe("maxConcurrentStreams", () => {
     cache.close();
   });
 });
+
+describe("maxSendMessageBytes on xDS streams", () => {
+  const cache = new SnapshotCache();
+  let server: XdsServerHandle;
+  let transport: ReturnType<typeof createGrpcTransport>;
+  before(async () => {
+    // One cluster whose encoding alone is over the limit.
+    const big = create(ClusterSchema, { name: "big", altStatName: "s".repeat(4096) });
+    cache.setSnapshot("n1", Snapshot.fromResources({ [TypeUrl.Cluster]: [big] }));
+    server = await XdsServer.builder()
+      .withCache(cache)
+      .withConfig({ maxSendMessageBytes: 1024, drainTimeoutMs: 100 })
+      .serve("127.0.0.1:0");
+    transport = createGrpcTransport({ baseUrl: `http://${server.address}` });
+  });
+  after(async () => {
+    await server.shutdown();
+    cache.close();
+  });
+
+  it("ends a stream whose response would be over the limit with RESOURCE_EXHAUSTED naming the sizes", async () => {
+    const requests = requestQueue(DiscoveryRequestSchema);
+    requests.push({ node, typeUrl: TypeUrl.Cluster });
+    const result = await outcome(
+      createClient(AggregatedDiscoveryService, transport).streamAggregatedResources(requests),
+    );
+    assert.equal(result.code, Code.ResourceExhausted, JSON.stringify(result));
+    assert.equal(result.received, 0);
+    assert.match(result.message ?? "", /Cluster response of \d+ bytes exceeds maxSendMessageBytes 1024/);
+  });
+});

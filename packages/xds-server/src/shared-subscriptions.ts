@@ -16,14 +16,26 @@ const forget = new FinalizationRegistry<string>((key) => {
   if (byKey.get(key)?.deref() === undefined) byKey.delete(key);
 });
 
+// Frozen name lists (shared by every request that carried the same names) ->
+// their subscription, found without joining a thousand names into a key.
+const byList = new WeakMap<readonly string[], SharedNames>();
+
 /** The shared, never-changing subscription of `names` (in the order given; duplicates dropped). */
 export function sharedNames(names: readonly string[]): SharedNames {
+  const frozen = Object.isFrozen(names);
+  if (frozen) {
+    const known = byList.get(names);
+    if (known) return known;
+  }
   const key = names.join("\0");
-  const existing = byKey.get(key)?.deref();
-  if (existing) return existing;
-  const set = new Set(names);
-  const shared: SharedNames = { set, list: set.size === names.length ? [...names] : [...set] };
-  byKey.set(key, new WeakRef(shared));
-  forget.register(shared, key);
+  let shared = byKey.get(key)?.deref();
+  if (!shared) {
+    const set = new Set(names);
+    const list = set.size !== names.length ? [...set] : frozen ? names : [...names];
+    shared = { set, list };
+    byKey.set(key, new WeakRef(shared));
+    forget.register(shared, key);
+  }
+  if (frozen) byList.set(names, shared);
   return shared;
 }

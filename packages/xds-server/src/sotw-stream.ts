@@ -209,7 +209,7 @@ export class SotwStream {
     // An ACK repeats the names of the request before it: nothing changes, and
     // a thousand endpoint names need not be interned and checked again.
     if (!first && !state.wildcard && names.length > 0 && sameNames(names, state.names.list)) return;
-    const explicit = names.filter((n) => n !== "*");
+    const explicit = names.includes("*") ? names.filter((n) => n !== "*") : names;
     const before = { wildcard: state.wildcard, subscribed: state.subscribed };
     if (names.includes("*")) state.wildcard = true;
     else if (first && names.length === 0 && legacyWildcardTypes.has(state.typeUrl)) state.wildcard = true;
@@ -307,6 +307,7 @@ export class SotwStream {
 
 /** Whether a request's names are exactly an explicit list (no `*`, no duplicates), in order. */
 function sameNames(names: readonly string[], list: readonly string[]): boolean {
+  if (names === list) return true;
   if (names.length !== list.length) return false;
   for (let i = 0; i < names.length; i++) if (names[i] !== list[i]) return false;
   return true;

@@ -1,0 +1,89 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import {
+  type DiscoveryRequest,
+  DiscoveryRequestSchema,
+} from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+
+// DiscoveryRequest.resource_names.
+const namesField = 3;
+// Below this the names decode faster than the span can be looked up.
+const minSpanBytes = 256;
+
+interface NamesSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Where the resource_names entries of an encoded request lie, when they lie
+ * side by side (as every encoder writes a repeated field); undefined when
+ * they do not, or when the bytes do not parse (fromBinary then says why).
+ */
+function namesSpan(bytes: Uint8Array): NamesSpan | undefined {
+  try {
+    const reader = new BinaryReader(bytes);
+    let start = -1;
+    let end = -1;
+    while (reader.pos < reader.len) {
+      const at = reader.pos;
+      const [field, wireType] = reader.tag();
+      reader.skip(wireType, field);
+      if (field !== namesField) continue;
+      if (wireType !== WireType.LengthDelimited) return undefined;
+      if (start === -1) start = at;
+      else if (at !== end) return undefined;
+      end = reader.pos;
+    }
+    return start === -1 || end - start < minSpanBytes ? undefined : { start, end };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes SotW requests, sharing one frozen resource_names list among all
+ * requests that carry the same names. Envoy repeats its whole subscription in
+ * every request, ACKs included, and a fleet subscribes to the same thousand
+ * endpoint names: decoding them once, not once per request per stream, is
+ * most of the cost of taking in requests. Bounded by the bytes of the names
+ * it holds, oldest out first.
+ */
+export class RequestNames {
+  readonly #lists = new Map<string, readonly string[]>();
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(maxBytes = 8 * 1024 * 1024) {
+    this.#maxBytes = maxBytes;
+  }
+
+  decode(bytes: Uint8Array): DiscoveryRequest {
+    const span = namesSpan(bytes);
+    if (!span || span.end - span.start > this.#maxBytes) return fromBinary(DiscoveryRequestSchema, bytes);
+    // latin1 maps each byte to one char: equal keys are equal bytes.
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset + span.start, span.end - span.start).toString("latin1");
+    const names = this.#lists.get(key);
+    if (!names) {
+      const request = fromBinary(DiscoveryRequestSchema, bytes);
+      this.#remember(key, Object.freeze(request.resourceNames) as readonly string[]);
+      return request;
+    }
+    const rest = new Uint8Array(bytes.length - (span.end - span.start));
+    rest.set(bytes.subarray(0, span.start));
+    rest.set(bytes.subarray(span.end), span.start);
+    const request = fromBinary(DiscoveryRequestSchema, rest);
+    request.resourceNames = names as string[];
+    return request;
+  }
+
+  #remember(key: string, names: readonly string[]): void {
+    this.#lists.set(key, names);
+    this.#bytes += key.length;
+    for (const [oldest] of this.#lists) {
+      if (this.#bytes <= this.#maxBytes) break;
+      this.#lists.delete(oldest);
+      this.#bytes -= oldest.length;
+    }
+  }
+}
