@@ -40,9 +40,17 @@ describe("server limits end streams with a clear status", () => {
   let transport: ReturnType<typeof createGrpcTransport>;
   before(async () => {
     cache.setSnapshot("n1", oneCluster());
+    // One cluster whose encoding alone is over maxSendMessageBytes.
+    const big = create(ClusterSchema, { name: "big", altStatName: "s".repeat(4096) });
+    cache.setSnapshot("big", Snapshot.fromResources({ [TypeUrl.Cluster]: [big] }));
     server = await XdsServer.builder()
       .withCache(cache)
-      .withConfig({ maxReceiveMessageBytes: 1024, maxNamesPerRequest: 3, drainTimeoutMs: 100 })
+      .withConfig({
+        maxReceiveMessageBytes: 1024,
+        maxSendMessageBytes: 1024,
+        maxNamesPerRequest: 3,
+        drainTimeoutMs: 100,
+      })
       .serve("127.0.0.1:0");
     transport = createGrpcTransport({ baseUrl: `http://${server.address}` });
   });
@@ -59,6 +67,17 @@ describe("server limits end streams with a clear status", () => {
     );
     assert.equal(result.code, Code.ResourceExhausted, JSON.stringify(result));
     assert.equal(result.received, 0);
+  });
+
+  it("ends an xDS stream whose response would be over maxSendMessageBytes with RESOURCE_EXHAUSTED naming the sizes", async () => {
+    const requests = requestQueue(DiscoveryRequestSchema);
+    requests.push({ node: { id: "big" }, typeUrl: TypeUrl.Cluster });
+    const result = await outcome(
+      createClient(AggregatedDiscoveryService, transport).streamAggregatedResources(requests),
+    );
+    assert.equal(result.code, Code.ResourceExhausted, JSON.stringify(result));
+    assert.equal(result.received, 0);
+    assert.match(result.message ?? "", /Cluster response of \d+ bytes exceeds maxSendMessageBytes 1024/);
   });
 
   it("answers a fetch over maxReceiveMessageBytes with RESOURCE_EXHAUSTED", async () => {
@@ -159,36 +178,5 @@ describe("maxConcurrentStreams", () => {
     session.destroy();
     await server.shutdown();
     cache.close();
-  });
-});
-
-describe("maxSendMessageBytes on xDS streams", () => {
-  const cache = new SnapshotCache();
-  let server: XdsServerHandle;
-  let transport: ReturnType<typeof createGrpcTransport>;
-  before(async () => {
-    // One cluster whose encoding alone is over the limit.
-    const big = create(ClusterSchema, { name: "big", altStatName: "s".repeat(4096) });
-    cache.setSnapshot("n1", Snapshot.fromResources({ [TypeUrl.Cluster]: [big] }));
-    server = await XdsServer.builder()
-      .withCache(cache)
-      .withConfig({ maxSendMessageBytes: 1024, drainTimeoutMs: 100 })
-      .serve("127.0.0.1:0");
-    transport = createGrpcTransport({ baseUrl: `http://${server.address}` });
-  });
-  after(async () => {
-    await server.shutdown();
-    cache.close();
-  });
-
-  it("ends a stream whose response would be over the limit with RESOURCE_EXHAUSTED naming the sizes", async () => {
-    const requests = requestQueue(DiscoveryRequestSchema);
-    requests.push({ node, typeUrl: TypeUrl.Cluster });
-    const result = await outcome(
-      createClient(AggregatedDiscoveryService, transport).streamAggregatedResources(requests),
-    );
-    assert.equal(result.code, Code.ResourceExhausted, JSON.stringify(result));
-    assert.equal(result.received, 0);
-    assert.match(result.message ?? "", /Cluster response of \d+ bytes exceeds maxSendMessageBytes 1024/);
   });
 });
