@@ -20,4 +20,4 @@ export type { ConsistencyProblem, ResourceInput, SnapshotOptions } from "./snaps
 export { Snapshot } from "./snapshot.js";
 export type { SnapshotCacheOptions } from "./snapshot-cache.js";
 export { SnapshotCache } from "./snapshot-cache.js";
-export { answerDelta, answerSotw, covers, selectResources, Wildcard } from "./subscription.js";
+export { answerDelta, answerSotw, covers, immutableNameSet, selectResources, Wildcard } from "./subscription.js";

@@ -26,7 +26,16 @@ function hasGlob(subscribed: ReadonlySet<string>): boolean {
 }
 
 const immutableMaps = new WeakSet<object>();
-const wholeSets = new WeakMap<object, { readonly version: string; readonly returned: ReadonlyMap<string, string> }>();
+
+/** What is computed once for a whole immutable set of resources. */
+interface Whole {
+  readonly version: string;
+  readonly returned: ReadonlyMap<string, string>;
+  /** Every resource of the set, in its order: the answer to a client that holds none of them. */
+  readonly resources: readonly Resource[];
+}
+
+const wholeSets = new WeakMap<object, Whole>();
 
 /**
  * Marks a resource map as never changing (a snapshot's), so that the version
@@ -42,13 +51,13 @@ export function markImmutable(map: ReadonlyMap<string, Resource>): void {
 const wholeVersions = new WeakMap<ReadonlyMap<string, string>, string>();
 
 /** The version and name -> version map of a whole immutable set; undefined for a mutable one. */
-function wholeOf(all: ReadonlyMap<string, Resource>) {
+function wholeOf(all: ReadonlyMap<string, Resource>): Whole | undefined {
   if (!immutableMaps.has(all)) return undefined;
   let whole = wholeSets.get(all);
   if (!whole) {
     const returned = new Map<string, string>();
     for (const [name, resource] of all) returned.set(name, resource.version);
-    whole = { version: versionOf(all.values()), returned };
+    whole = { version: versionOf(all.values()), returned, resources: [...all.values()] };
     wholeSets.set(all, whole);
     wholeVersions.set(returned, whole.version);
   }
@@ -97,10 +106,39 @@ export function fetchState(request: SotwRequest): SubscriptionState {
   return { wildcard: names.length === 0, subscribed: new Set(names), returned: new Map(), resumed: true };
 }
 
+const immutableNames = new WeakSet<ReadonlySet<string>>();
+const coveredWholes = new WeakMap<ReadonlySet<string>, WeakMap<ReadonlyMap<string, Resource>, boolean>>();
+
+/**
+ * A set of resource names that will never change, for subscriptions shared
+ * by many streams: what is worked out for it against an immutable snapshot
+ * (whether it names every resource) is then worked out once, not per stream.
+ */
+export function immutableNameSet(names: Iterable<string>): ReadonlySet<string> {
+  const set = new Set(names);
+  immutableNames.add(set);
+  return set;
+}
+
 /** Whether a subscription covers every resource of `all` (checked without building the selection). */
 function coversAll(state: { wildcard: boolean; subscribed: ReadonlySet<string> }, all: ReadonlyMap<string, Resource>) {
   if (state.wildcard) return true;
   if (state.subscribed.size < all.size) return false;
+  if (!immutableNames.has(state.subscribed)) return countsAll(state, all);
+  let byAll = coveredWholes.get(state.subscribed);
+  if (!byAll) {
+    byAll = new WeakMap();
+    coveredWholes.set(state.subscribed, byAll);
+  }
+  let covered = byAll.get(all);
+  if (covered === undefined) {
+    covered = countsAll(state, all);
+    byAll.set(all, covered);
+  }
+  return covered;
+}
+
+function countsAll(state: { wildcard: boolean; subscribed: ReadonlySet<string> }, all: ReadonlyMap<string, Resource>) {
   if (hasGlob(state.subscribed)) return selectResources(state, all).size === all.size;
   let found = 0;
   for (const name of state.subscribed) if (all.has(name)) found++;
@@ -153,7 +191,7 @@ export function answerSotw(
       const same = diff.changed.length === 0 && diff.removed.length === 0;
       if (whole.version === request.versionInfo && (state.resumed === true || same)) return undefined;
       if (whole.version === state.nackedVersion) return undefined;
-      const resources = fullState ? [...all.values()] : diff.changed.map((name) => all.get(name) as Resource);
+      const resources = fullState ? whole.resources : diff.changed.map((name) => all.get(name) as Resource);
       if (!fullState && resources.length === 0 && diff.removed.length === 0) return undefined;
       return {
         request,
@@ -182,18 +220,22 @@ export function answerSotw(
     return undefined;
   }
   if (version === state.nackedVersion) return undefined;
-  let resources: Resource[];
-  if (fullState) {
+  let resources: readonly Resource[];
+  if (whole && selected === all && (fullState || state.returned.size === 0)) {
+    // Everything, to a client that holds nothing or must get everything: one list for all of them.
+    resources = whole.resources;
+  } else if (fullState) {
     resources = [...selected.values()];
   } else {
-    resources = [];
+    const changed: Resource[] = [];
     for (const [name, resource] of selected) {
-      if (state.returned.get(name) !== resource.version) resources.push(resource);
+      if (state.returned.get(name) !== resource.version) changed.push(resource);
     }
     // The client may hold these already from an earlier stream: its version says so.
     // But a subscribed resource it holds that no longer exists must still move
     // its version and returned map on, even though nothing is left to send.
-    if (resources.length === 0 && !heldButGone(state, all)) return undefined;
+    if (changed.length === 0 && !heldButGone(state, all)) return undefined;
+    resources = changed;
   }
   return { request, typeUrl: request.typeUrl, version, resources, returned, heartbeat: false };
 }

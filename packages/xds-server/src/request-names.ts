@@ -1,5 +1,4 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import {
   type DiscoveryRequest,
   DiscoveryRequestSchema,
@@ -15,30 +14,55 @@ interface NamesSpan {
   readonly end: number;
 }
 
+/** The varint at `at`, and where it ends; undefined past the end or over 32 bits. */
+function varintAt(bytes: Uint8Array, at: number): [value: number, end: number] | undefined {
+  let value = 0;
+  for (let shift = 0, i = at; i < bytes.length && shift < 35; shift += 7, i++) {
+    const byte = bytes[i] as number;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, i + 1];
+  }
+  return undefined;
+}
+
 /**
  * Where the resource_names entries of an encoded request lie, when they lie
  * side by side (as every encoder writes a repeated field); undefined when
- * they do not, or when the bytes do not parse (fromBinary then says why).
+ * they do not, or when the bytes are not plain fields (fromBinary then
+ * decodes them, or says what is wrong). A walk over tags and lengths only:
+ * no string is decoded.
  */
 function namesSpan(bytes: Uint8Array): NamesSpan | undefined {
-  try {
-    const reader = new BinaryReader(bytes);
-    let start = -1;
-    let end = -1;
-    while (reader.pos < reader.len) {
-      const at = reader.pos;
-      const [field, wireType] = reader.tag();
-      reader.skip(wireType, field);
-      if (field !== namesField) continue;
-      if (wireType !== WireType.LengthDelimited) return undefined;
+  let start = -1;
+  let end = -1;
+  let at = 0;
+  while (at < bytes.length) {
+    const tag = varintAt(bytes, at);
+    if (!tag) return undefined;
+    const [key, afterTag] = tag;
+    const wireType = key & 7;
+    let next: number;
+    if (wireType === 2) {
+      const length = varintAt(bytes, afterTag);
+      if (!length) return undefined;
+      next = length[1] + length[0];
+    } else if (wireType === 0) {
+      const value = varintAt(bytes, afterTag);
+      if (!value) return undefined;
+      next = value[1];
+    } else if (wireType === 1) next = afterTag + 8;
+    else if (wireType === 5) next = afterTag + 4;
+    else return undefined; // groups: let fromBinary handle them
+    if (next > bytes.length) return undefined;
+    if (key >>> 3 === namesField) {
+      if (wireType !== 2) return undefined;
       if (start === -1) start = at;
       else if (at !== end) return undefined;
-      end = reader.pos;
+      end = next;
     }
-    return start === -1 || end - start < minSpanBytes ? undefined : { start, end };
-  } catch {
-    return undefined;
+    at = next;
   }
+  return start === -1 || end - start < minSpanBytes ? undefined : { start, end };
 }
 
 /**

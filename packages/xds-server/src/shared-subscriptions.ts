@@ -1,3 +1,5 @@
+import { immutableNameSet } from "@nebucloud/xds-cache";
+
 /**
  * Subscriptions shared among streams. A thousand Envoys of one fleet ask for
  * the same hundred endpoint names, and every request decodes its own copies:
@@ -30,7 +32,7 @@ export function sharedNames(names: readonly string[]): SharedNames {
   const key = names.join("\0");
   let shared = byKey.get(key)?.deref();
   if (!shared) {
-    const set = new Set(names);
+    const set = immutableNameSet(names);
     const list = set.size !== names.length ? [...set] : frozen ? names : [...names];
     shared = { set, list };
     byKey.set(key, new WeakRef(shared));
