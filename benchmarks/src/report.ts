@@ -197,6 +197,12 @@ export function markdown(
         `| ${snaps.clients} node keys, each its own identical snapshot | ${bytesText(mem.ownSnapshotsHeapBytes)} (${mem.ownOverOne.toFixed(1)}× one) | ${bytesText(mem.ownSnapshotsRssBytes)} |`,
         "",
       );
+      if (mem.oneSnapshotRssBytes < 0 || mem.ownSnapshotsRssBytes < 0) {
+        lines.push(
+          "RSS moves by whole pages and arenas: a difference of a few MiB is within its noise, and a negative one means RSS fell (freed garbage returned to the OS). The heap column is the measure here.",
+          "",
+        );
+      }
     } else if (snaps?.error) {
       lines.push(`Node snapshots failed: ${snaps.error}`, "");
     }
