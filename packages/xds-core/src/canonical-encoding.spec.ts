@@ -158,4 +158,26 @@ describe("canonicalBinary", () => {
     endpoints.$unknown = [{ no: 9999, wireType: WireType.Varint, data: new BinaryWriter().uint32(1).finish() }];
     assert.deepEqual(canonicalBinary(ClusterLoadAssignmentSchema, cla), toBinary(ClusterLoadAssignmentSchema, cla));
   });
+
+  it("sorts a map in a later item of a list and keeps the items before it", () => {
+    const assignment = (keys: string[]) =>
+      create(ClusterLoadAssignmentSchema, {
+        clusterName: "c",
+        endpoints: [
+          {
+            lbEndpoints: [
+              { loadBalancingWeight: 1 },
+              { loadBalancingWeight: 2, metadata: metadata(keys) },
+              { loadBalancingWeight: 3 },
+            ],
+          },
+        ],
+      });
+    const unordered = canonicalBinary(ClusterLoadAssignmentSchema, assignment(["b", "a"]));
+    assert.deepEqual(unordered, canonicalBinary(ClusterLoadAssignmentSchema, assignment(["a", "b"])));
+    const weights = fromBinary(ClusterLoadAssignmentSchema, unordered).endpoints[0]?.lbEndpoints.map(
+      (e) => e.loadBalancingWeight,
+    );
+    assert.deepEqual(weights, [1, 2, 3]);
+  });
 });

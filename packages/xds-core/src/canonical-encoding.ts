@@ -48,6 +48,33 @@ function isOrderSensitive(schema: DescMessage, visiting = new Set<DescMessage>()
   return result;
 }
 
+type Member = DescMessage["members"][number];
+
+const sensitiveMembersOf = new WeakMap<DescMessage, readonly Member[]>();
+
+/** Whether a field can hold a map, a Struct or an Any, itself or anywhere inside. */
+function isSensitiveField(field: DescField): boolean {
+  if (field.fieldKind === "map") return true;
+  if (field.fieldKind === "message") return isOrderSensitive(field.message);
+  return field.fieldKind === "list" && field.listKind === "message" && isOrderSensitive(field.message);
+}
+
+/**
+ * The members of an order-sensitive message worth visiting: the rest (an
+ * address, a number, a duration) cannot hold anything out of order, and an
+ * endpoint list of a hundred thousand such messages need not be walked.
+ */
+function sensitiveMembers(schema: DescMessage): readonly Member[] {
+  let members = sensitiveMembersOf.get(schema);
+  if (!members) {
+    members = schema.members.filter((member) =>
+      member.kind === "oneof" ? member.fields.some(isSensitiveField) : isSensitiveField(member),
+    );
+    sensitiveMembersOf.set(schema, members);
+  }
+  return members;
+}
+
 /**
  * The message with its maps and Structs sorted, copied only where something
  * was out of order: most messages are canonical as they are (maps empty, of
@@ -59,7 +86,7 @@ function canonicalize(schema: DescMessage, message: Message, registry: Registry 
   if (schema.typeName === "google.protobuf.Any") return canonicalAny(message as Any, registry);
   const source = message as unknown as Record<string, unknown>;
   let init: Record<string, unknown> | undefined;
-  for (const member of schema.members) {
+  for (const member of sensitiveMembers(schema)) {
     const value = source[member.localName];
     if (value === undefined) continue;
     let next: unknown;
@@ -104,8 +131,15 @@ function canonicalValue(field: DescField, value: unknown, registry: Registry | u
     case "list": {
       if (field.listKind !== "message") return value;
       const list = value as unknown[];
-      const out = list.map((item) => canonicalMessageField(field.message, field, item, registry));
-      return out.some((item, i) => item !== list[i]) ? out : value;
+      // Copied from the first item that changes; most lists come back as they are.
+      let out: unknown[] | undefined;
+      for (let i = 0; i < list.length; i++) {
+        const item = list[i];
+        const next = canonicalMessageField(field.message, field, item, registry);
+        if (next !== item && !out) out = list.slice(0, i);
+        out?.push(next);
+      }
+      return out ?? value;
     }
     case "message":
       return canonicalMessageField(field.message, field, value, registry);
