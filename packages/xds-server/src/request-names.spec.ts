@@ -65,7 +65,18 @@ describe("RequestNames", () => {
     assert.throws(() => new RequestNames().decode(bytes));
   });
 
-  it("forgets the oldest lists once it holds more than its byte budget", () => {
+  it("keeps a list in use when others push past the byte budget", () => {
+    const decoder = new RequestNames(8192);
+    const lists = Array.from({ length: 5 }, (_, k) => manyNames.map((n) => `${n}-${k}`));
+    const [hot = [], ...others] = lists;
+    const first = decoder.decode(encoded({ resourceNames: hot })).resourceNames;
+    for (const list of others) {
+      decoder.decode(encoded({ resourceNames: list }));
+      assert.equal(decoder.decode(encoded({ resourceNames: hot })).resourceNames, first);
+    }
+  });
+
+  it("forgets the least recently used lists once it holds more than its byte budget", () => {
     const decoder = new RequestNames(4096);
     const lists = Array.from({ length: 5 }, (_, k) => manyNames.map((n) => `${n}-${k}`));
     const [oldest = [], ...newer] = lists;

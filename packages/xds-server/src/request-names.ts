@@ -71,7 +71,7 @@ function namesSpan(bytes: Uint8Array): NamesSpan | undefined {
  * every request, ACKs included, and a fleet subscribes to the same thousand
  * endpoint names: decoding them once, not once per request per stream, is
  * most of the cost of taking in requests. Bounded by the bytes of the names
- * it holds, oldest out first.
+ * it holds, least recently used out first.
  */
 export class RequestNames {
   readonly #lists = new Map<string, readonly string[]>();
@@ -93,6 +93,9 @@ export class RequestNames {
       this.#remember(key, Object.freeze(request.resourceNames) as readonly string[]);
       return request;
     }
+    // Most recently used last, so that eviction takes the coldest list.
+    this.#lists.delete(key);
+    this.#lists.set(key, names);
     const rest = new Uint8Array(bytes.length - (span.end - span.start));
     rest.set(bytes.subarray(0, span.start));
     rest.set(bytes.subarray(span.end), span.start);
