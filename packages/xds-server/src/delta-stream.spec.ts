@@ -176,4 +176,24 @@ describe("a delta stream", () => {
     stream.close();
     assert.equal(cache.numWatches(), 0);
   });
+
+  it("keeps its open watch on an ACK that changes no subscription, and still sends the next change", async () => {
+    const { cache, sent, stream } = harness();
+    cache.setSnapshot("node-1", snapshot({ a: 1, b: 1 }));
+    let created = 0;
+    const createDeltaWatch = cache.createDeltaWatch.bind(cache);
+    cache.createDeltaWatch = (...args) => {
+      created++;
+      return createDeltaWatch(...args);
+    };
+    stream.handle(request({ node, typeUrl: TypeUrl.Cluster, resourceNamesSubscribe: ["*"] }));
+    await tick();
+    const afterFirst = created;
+    stream.handle(request({ node, typeUrl: TypeUrl.Cluster, responseNonce: sent[0]?.nonce ?? "" }));
+    assert.equal(created, afterFirst);
+    assert.equal(cache.numWatches(), 1);
+    cache.setSnapshot("node-1", snapshot({ a: 2, b: 1 }));
+    await tick();
+    assert.deepEqual(names(sent[1]), ["a"]);
+  });
 });

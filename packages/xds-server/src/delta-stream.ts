@@ -125,6 +125,10 @@ export class DeltaStream {
         state.nackMessage = undefined;
         this.#options.hooks?.onAck?.(typeUrl, request.responseNonce, node);
       }
+      // An ACK or NACK that changes no subscription leaves the watch the last
+      // response re-armed as it is: nothing it was made from has changed, and
+      // a thousand held names need not be checked again.
+      if (count === 0 && state.watch) return;
     }
     const forget = new Set<string>();
     for (const name of request.resourceNamesSubscribe) {
