@@ -71,6 +71,26 @@ interface WholeDiff {
   readonly removed: readonly string[];
 }
 
+/** `compute()`, done once per pair of objects and kept while both live. */
+function oncePerPair<A extends object, B extends object, V>(
+  memo: WeakMap<A, WeakMap<B, V>>,
+  a: A,
+  b: B,
+  compute: () => V,
+): V {
+  let byB = memo.get(a);
+  if (!byB) {
+    byB = new WeakMap();
+    memo.set(a, byB);
+  }
+  let value = byB.get(b);
+  if (value === undefined) {
+    value = compute();
+    byB.set(b, value);
+  }
+  return value;
+}
+
 const wholeDiffs = new WeakMap<ReadonlyMap<string, string>, WeakMap<ReadonlyMap<string, string>, WholeDiff>>();
 
 /**
@@ -79,21 +99,13 @@ const wholeDiffs = new WeakMap<ReadonlyMap<string, string>, WeakMap<ReadonlyMap<
  * clients of one snapshot cost one comparison, not a thousand.
  */
 function diffWholes(from: ReadonlyMap<string, string>, to: ReadonlyMap<string, string>): WholeDiff {
-  let byTo = wholeDiffs.get(from);
-  if (!byTo) {
-    byTo = new WeakMap();
-    wholeDiffs.set(from, byTo);
-  }
-  let diff = byTo.get(to);
-  if (!diff) {
+  return oncePerPair(wholeDiffs, from, to, () => {
     const changed: string[] = [];
     const removed: string[] = [];
     for (const [name, version] of to) if (from.get(name) !== version) changed.push(name);
     for (const name of from.keys()) if (!to.has(name)) removed.push(name);
-    diff = { changed, removed };
-    byTo.set(to, diff);
-  }
-  return diff;
+    return { changed, removed };
+  });
 }
 
 /**
@@ -125,17 +137,7 @@ function coversAll(state: { wildcard: boolean; subscribed: ReadonlySet<string> }
   if (state.wildcard) return true;
   if (state.subscribed.size < all.size) return false;
   if (!immutableNames.has(state.subscribed)) return countsAll(state, all);
-  let byAll = coveredWholes.get(state.subscribed);
-  if (!byAll) {
-    byAll = new WeakMap();
-    coveredWholes.set(state.subscribed, byAll);
-  }
-  let covered = byAll.get(all);
-  if (covered === undefined) {
-    covered = countsAll(state, all);
-    byAll.set(all, covered);
-  }
-  return covered;
+  return oncePerPair(coveredWholes, state.subscribed, all, () => countsAll(state, all));
 }
 
 function countsAll(state: { wildcard: boolean; subscribed: ReadonlySet<string> }, all: ReadonlyMap<string, Resource>) {

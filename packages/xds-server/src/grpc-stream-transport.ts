@@ -57,6 +57,8 @@ const noRelease = () => {};
 
 /** Shared by every SotW stream in the process: a fleet repeats the same name lists. */
 const sotwRequests = new RequestNames();
+const decodeSotw = (bytes: Uint8Array) => sotwRequests.decode(bytes);
+const decodeDelta = (bytes: Uint8Array) => fromBinary(DeltaDiscoveryRequestSchema, bytes);
 
 /** The request stream of one call: messages decoded as they complete. */
 function requestsOf(
@@ -64,10 +66,7 @@ function requestsOf(
   kind: "sotw" | "delta",
   maxBytes: number,
 ): AsyncIterable<DiscoveryRequest | DeltaDiscoveryRequest> {
-  const decode =
-    kind === "sotw"
-      ? (bytes: Uint8Array) => sotwRequests.decode(bytes)
-      : (bytes: Uint8Array) => fromBinary(DeltaDiscoveryRequestSchema, bytes);
+  const decode = kind === "sotw" ? decodeSotw : decodeDelta;
   const reader = new FrameReader(maxBytes);
   const queue: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
   let failure: unknown;
