@@ -13,17 +13,10 @@ import {
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { responseSources } from "./discovery-response.js";
 import { XdsServer, type XdsServerHandle } from "./index.js";
+import { frame } from "./test-support/grpc-frame.js";
 import { encodeResponse } from "./wire-encoding.js";
 
 const adsPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
-
-function frame(bytes: Uint8Array, flags = 0): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
-  out[0] = flags;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
-}
 
 const clusterRequest = () =>
   toBinary(

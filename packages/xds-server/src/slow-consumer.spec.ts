@@ -10,6 +10,7 @@ import {
   DeltaDiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { XdsServer } from "./index.js";
+import { frame } from "./test-support/grpc-frame.js";
 
 /** 200 clusters whose content depends on `generation`: about 40 KiB encoded. */
 function bigSnapshot(generation: number): Snapshot {
@@ -17,13 +18,6 @@ function bigSnapshot(generation: number): Snapshot {
     create(ClusterSchema, { name: `c${i}`, altStatName: `generation-${generation}-${"x".repeat(150)}` }),
   );
   return Snapshot.fromResources({ [TypeUrl.Cluster]: clusters });
-}
-
-function frame(bytes: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
 }
 
 /** Splits gRPC length-prefixed messages out of a byte stream. */

@@ -11,6 +11,7 @@ import {
   DiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
 import { XdsServer } from "./index.js";
+import { frame } from "./test-support/grpc-frame.js";
 
 const adsPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 
@@ -21,13 +22,6 @@ const snapshot = Snapshot.fromResources({
   ),
   [TypeUrl.Listener]: [create(ListenerSchema, { name: "l0" })],
 });
-
-function frame(bytes: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
-}
 
 /** An ADS stream asking for `typeUrl`; `responses` resolves each complete response as it arrives. */
 function adsStream(session: http2.ClientHttp2Session, nodeId: string, typeUrl: string) {
