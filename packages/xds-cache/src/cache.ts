@@ -154,4 +154,11 @@ export interface Cache {
   fetch(request: SotwRequest): SotwResponse;
   /** Status of every node the cache knows, for status pages. */
   status(): NodeStatus[];
+  /**
+   * The key under which this cache keeps the state `node` reads for `typeUrl`
+   * (see `NodeHash`). Authorization binds identities to it: nodes that share a
+   * key read the same resources, whatever their ids. Omit it only where every
+   * node reads the same state (then servers fall back to `node.id`).
+   */
+  nodeKey?(node: Node | undefined, typeUrl?: string): string;
 }

@@ -1,4 +1,5 @@
 import { XdsError } from "@nebucloud/xds-core";
+import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import type {
   Cache,
   DeltaRequest,
@@ -51,6 +52,12 @@ export class MuxCache implements Cache {
       );
     }
     return cache;
+  }
+
+  /** The node key of the cache that serves `typeUrl`; `node.id` where that cache keys nothing by node. */
+  nodeKey(node: Node | undefined, typeUrl = ""): string {
+    const cache = this.#pick({ typeUrl, node });
+    return cache.nodeKey ? cache.nodeKey(node, typeUrl) : (node?.id ?? "");
   }
 
   createWatch(request: SotwRequest, state: SubscriptionState, respond: Respond<SotwResponse>): Watch {

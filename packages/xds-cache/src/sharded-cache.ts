@@ -1,4 +1,5 @@
 import { IdHash, type NodeHash, XdsError } from "@nebucloud/xds-core";
+import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import type {
   Cache,
   DeltaRequest,
@@ -57,6 +58,11 @@ export class ShardedCache implements Cache {
   /** How many shards there are. */
   get shardCount(): number {
     return this.#shards.length;
+  }
+
+  /** The node key a node's snapshot is stored under. */
+  nodeKey(node: Node | undefined): string {
+    return this.#nodeHash.key(node);
   }
 
   /** The shard index of a node key. */

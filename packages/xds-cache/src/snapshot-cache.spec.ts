@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Resource, TypeUrl, XdsError } from "@nebucloud/xds-core";
+import { nodeHash, Resource, TypeUrl, XdsError } from "@nebucloud/xds-core";
 import { ClusterSchema } from "@nebucloud/xds-proto/envoy/config/cluster/v3/cluster_pb";
 import { NodeSchema } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { ClusterLoadAssignmentSchema } from "@nebucloud/xds-proto/envoy/config/endpoint/v3/endpoint_pb";
@@ -324,6 +324,15 @@ describe("SnapshotCache: state of the world", () => {
     const cache = newCache(t, { maxWatchesPerNode: 1 });
     sotw(cache, CDS, "n1");
     assert.doesNotThrow(() => sotw(cache, CDS, "n2"));
+  });
+
+  test("counts the watch limit per node, not per shared node key, so one node cannot lock out its group (issue 15)", (t) => {
+    const cache = newCache(t, { maxWatchesPerNode: 2, nodeHash: nodeHash(() => "group") });
+    sotw(cache, CDS, "greedy");
+    sotw(cache, EDS, "greedy", ["a"]);
+    assert.equal(thrown(() => sotw(cache, EDS, "greedy", ["b"])).code, "watch_limit_exceeded");
+    for (let i = 0; i < 50; i++) assert.doesNotThrow(() => sotw(cache, CDS, `n${i}`));
+    assert.equal(cache.numWatches("group"), 52);
   });
 
   test("answers the other watches when a respond callback throws, and reports the error", (t) => {

@@ -27,7 +27,11 @@ export interface SnapshotCacheOptions {
   readonly ads?: boolean;
   /** Which snapshot a node reads. Default {@link IdHash} (node.id). */
   readonly nodeHash?: NodeHash;
-  /** Open watches per node key; past it createWatch throws `watch_limit_exceeded`. Default 1000. */
+  /**
+   * Open watches per node (`node.id`), counted apart for every node even where
+   * many share a node key, so one client cannot lock a whole node group out;
+   * past it createWatch throws `watch_limit_exceeded`. Default 1000.
+   */
   readonly maxWatchesPerNode?: number;
   /** Clear the snapshot of a node key that has had no watch for this long. Default: never. */
   readonly snapshotTtlMs?: number;
@@ -68,6 +72,8 @@ interface NodeEntry {
   /** Open watches by type URL. */
   readonly watches: Map<string, Set<Entry>>;
   count: number;
+  /** Open watches by node id: what the watch limit counts. */
+  readonly perNode: Map<string, number>;
   lastRequestTime: number;
   /** Last time a watch opened or closed: what snapshot expiry measures. */
   lastActive: number;
@@ -261,6 +267,7 @@ export class SnapshotCache implements Cache {
         snapshot: undefined,
         watches: new Map(),
         count: 0,
+        perNode: new Map(),
         lastRequestTime: 0,
         lastActive: now,
       };
@@ -277,13 +284,16 @@ export class SnapshotCache implements Cache {
   }
 
   #open(entry: NodeEntry, typeUrl: string, watch: Entry): Watch {
-    if (entry.count >= this.#maxWatches) {
+    const nodeId = watch.request.node?.id ?? "";
+    const open = entry.perNode.get(nodeId) ?? 0;
+    if (open >= this.#maxWatches) {
       throw new XdsError(
         "watch_limit_exceeded",
-        `node key ${JSON.stringify(entry.key)} has ${entry.count} open watches, the limit`,
-        { nodeKey: entry.key, nodeId: entry.node?.id ?? "", limit: this.#maxWatches, typeUrl },
+        `node ${JSON.stringify(nodeId)} has ${open} open watches, the limit (maxWatchesPerNode)`,
+        { nodeKey: entry.key, nodeId, limit: this.#maxWatches, typeUrl },
       );
     }
+    entry.perNode.set(nodeId, open + 1);
     let set = entry.watches.get(typeUrl);
     if (!set) {
       set = new Set();
@@ -304,6 +314,10 @@ export class SnapshotCache implements Cache {
     const set = entry.watches.get(typeUrl);
     if (set?.delete(watch)) {
       entry.count--;
+      const nodeId = watch.request.node?.id ?? "";
+      const open = (entry.perNode.get(nodeId) ?? 1) - 1;
+      if (open === 0) entry.perNode.delete(nodeId);
+      else entry.perNode.set(nodeId, open);
       if (set.size === 0) entry.watches.delete(typeUrl);
     }
     entry.lastActive = Date.now();

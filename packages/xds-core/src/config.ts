@@ -12,7 +12,7 @@ export const CacheConfig = z
     watchBuffer: z.number().int().min(1).default(16),
     /** Clear a node's snapshot once it has had no stream for this long. Default: never. */
     snapshotTtlMs: z.number().int().positive().optional(),
-    /** Open watches one node key may hold. */
+    /** Open watches one node (node.id) may hold, counted per node even where nodes share a key. */
     maxWatchesPerNode: z.number().int().min(1).default(1000),
     /** How often resources with a TTL are heartbeated. */
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
@@ -51,6 +51,26 @@ export const ServerConfig = z
     maxNamesPerRequest: z.number().int().min(1).default(10_000),
     /** New streams per second across the server (token bucket); 0 turns the limit off. */
     newStreamsPerSecond: z.number().min(0).default(0),
+    /**
+     * xDS streams one peer may hold open at once; past it a new stream is
+     * refused with RESOURCE_EXHAUSTED. A peer is its verified certificate's
+     * first identity, else its IP address. 0 turns the limit off (the default:
+     * a fleet behind one NAT or proxy shares an address).
+     */
+    maxStreamsPerPeer: z.number().int().min(0).default(0),
+    /**
+     * Requests per second one peer may send across its xDS streams (token
+     * bucket, burst of twice the rate); a stream whose request finds the
+     * bucket empty ends with RESOURCE_EXHAUSTED. 0 turns the limit off.
+     */
+    requestsPerSecondPerPeer: z.number().min(0).default(0),
+    /**
+     * A stream whose client accepts no bytes of a pending response for this
+     * long is reset (gRPC clients see UNAVAILABLE and reconnect) and its write
+     * slot freed, so a client that answers PINGs but never reads is not held
+     * forever. 0 turns it off.
+     */
+    writeTimeoutMs: z.number().int().min(0).default(60_000),
     /** HTTP/2 keepalive: PINGs that find and close dead connections. */
     keepalive: z
       .object({

@@ -1,6 +1,6 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { Cache } from "@nebucloud/xds-cache";
 import { type Resource, TypeUrl } from "@nebucloud/xds-core";
 import {
@@ -23,10 +23,12 @@ import type { NodeMatcher } from "@nebucloud/xds-proto/envoy/type/matcher/v3/nod
 import type { StringMatcher } from "@nebucloud/xds-proto/envoy/type/matcher/v3/string_pb";
 import type { StructMatcher } from "@nebucloud/xds-proto/envoy/type/matcher/v3/struct_pb";
 import type { ValueMatcher } from "@nebucloud/xds-proto/envoy/type/matcher/v3/value_pb";
+import { authorizationRequest, isAdmin } from "./authorization.js";
 import { anyOf } from "./discovery-response.js";
+import { peerKey } from "./peer.js";
+import type { ServerParts } from "./server-parts.js";
 import type { TypeStatus } from "./sotw-stream.js";
 import type { StreamView } from "./stream-registry.js";
-import type { ServerParts } from "./xds-server.js";
 
 /**
  * Types whose contents CSDS never returns: a Secret carries private keys, and
@@ -39,20 +41,22 @@ const contentsWithheld: ReadonlySet<string> = new Set([TypeUrl.Secret]);
  * what every connected client subscribed to, holds, acknowledged and
  * rejected, as this server saw it on the client's open streams.
  *
- * CSDS is served on the xDS port and shows every client's configuration
- * (Secrets' contents excepted); restrict who reaches it (mTLS, network policy)
- * where that matters.
+ * CSDS is served on the xDS port. Without an authorizer it shows every
+ * client's configuration (Secrets' contents excepted). With one, a caller
+ * sees only the nodes the authorizer lets it speak for (asked once per node,
+ * with the CSDS service name), and an admin identity sees every node; a node
+ * left out is not mentioned at all, so its existence is not revealed either.
  */
 export function registerCsdsService(router: ConnectRouter, parts: ServerParts): void {
+  const answer = async (request: ClientStatusRequest, hctx: HandlerContext) =>
+    clientStatus(request, parts, await visibleNodes(parts, hctx));
   router.service(ClientStatusDiscoveryService, {
-    fetchClientStatus(request: ClientStatusRequest): ClientStatusResponse {
-      return clientStatus(request, parts);
-    },
-    async *streamClientStatus(requests: AsyncIterable<ClientStatusRequest>) {
+    fetchClientStatus: answer,
+    async *streamClientStatus(requests: AsyncIterable<ClientStatusRequest>, hctx: HandlerContext) {
       parts.metrics?.streamsTotal.inc({ kind: "csds" });
       parts.metrics?.streamsActive.inc({ kind: "csds" });
       try {
-        for await (const request of requests) yield clientStatus(request, parts);
+        for await (const request of requests) yield await answer(request, hctx);
       } finally {
         parts.metrics?.streamsActive.dec({ kind: "csds" });
       }
@@ -68,14 +72,18 @@ export function registerCsdsService(router: ConnectRouter, parts: ServerParts): 
  * report the same resource, the newer stream wins.
  * Throws INVALID_ARGUMENT for a matcher this server cannot evaluate.
  */
-export function clientStatus(request: ClientStatusRequest, parts: ServerParts): ClientStatusResponse {
+export function clientStatus(
+  request: ClientStatusRequest,
+  parts: ServerParts,
+  visible: (node: Node) => boolean = () => true,
+): ClientStatusResponse {
   const matches = compileNodeMatchers(request.nodeMatchers);
   const withContents = !request.excludeResourceContents;
   const byNode = new Map<string, { node: Node; configs: Map<string, ClientConfig_GenericXdsConfig> }>();
   const streams = parts.streams.list().sort((a, b) => a.openedAt - b.openedAt || a.info.id - b.info.id);
   for (const stream of streams) {
     const node = stream.node;
-    if (!node || !matches(node)) continue;
+    if (!node || !visible(node) || !matches(node)) continue;
     const entry = byNode.get(node.id) ?? { node, configs: new Map<string, ClientConfig_GenericXdsConfig>() };
     byNode.set(node.id, entry);
     entry.node = node;
@@ -94,6 +102,36 @@ export function clientStatus(request: ClientStatusRequest, parts: ServerParts): 
       }),
     );
   return create(ClientStatusResponseSchema, { config });
+}
+
+/**
+ * Which nodes this CSDS caller may see: every node for no authorizer or an
+ * admin identity; else those the authorizer lets it speak for. Decided per
+ * connected node id before the answer is built, so no matcher can probe past it.
+ */
+async function visibleNodes(parts: ServerParts, hctx: HandlerContext): Promise<(node: Node) => boolean> {
+  const auth = parts.auth;
+  if (!auth) return () => true;
+  const peer = hctx.values.get(peerKey);
+  if (isAdmin(auth, peer)) return () => true;
+  const allowed = new Set<Node>();
+  await Promise.all(
+    parts.streams.list().map(async (stream) => {
+      const node = stream.node;
+      if (!node) return;
+      const request = authorizationRequest(auth, peer, node, {
+        service: ClientStatusDiscoveryService.typeName,
+        method: hctx.method.name,
+        typeUrl: undefined,
+      });
+      try {
+        if ((await auth.authorize(peer, node, request)) === true) allowed.add(node);
+      } catch {
+        // A failing authorizer shows nothing.
+      }
+    }),
+  );
+  return (node) => allowed.has(node);
 }
 
 /** One GenericXdsConfig per resource a stream's client subscribed to or holds, for every type. */

@@ -21,14 +21,16 @@ import { RouteDiscoveryService, VirtualHostDiscoveryService } from "@nebucloud/x
 import { ScopedRoutesDiscoveryService } from "@nebucloud/xds-proto/envoy/service/route/v3/srds_pb";
 import { RuntimeDiscoveryService } from "@nebucloud/xds-proto/envoy/service/runtime/v3/rtds_pb";
 import { SecretDiscoveryService } from "@nebucloud/xds-proto/envoy/service/secret/v3/sds_pb";
+import { type Authorization, authorizationRequest, requireAuthorized } from "./authorization.js";
 import type { ServerCallbacks, StreamInfo } from "./callbacks.js";
 import { DeltaStream } from "./delta-stream.js";
 import { anyOf } from "./discovery-response.js";
 import { isDisconnect, toConnectError } from "./grpc-error.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
-import { type NodeAuthorizer, requireAuthorized } from "./node-authorizer.js";
 import { peerKey } from "./peer.js";
+import type { PeerLimits } from "./peer-limits.js";
+import { guardSecrets } from "./secret-guard.js";
 import { SotwStream, type TypeStatus } from "./sotw-stream.js";
 import type { StreamRegistry } from "./stream-registry.js";
 import type { TokenBucket } from "./token-bucket.js";
@@ -57,8 +59,10 @@ export interface DiscoveryContext {
   readonly metrics: ServerMetrics | undefined;
   readonly streams: StreamRegistry;
   readonly newStreams: TokenBucket | undefined;
-  /** Checked with the node of every stream's first request and of every fetch. */
-  readonly authorize?: NodeAuthorizer | undefined;
+  /** Streams and requests per peer; undefined when both limits are off. */
+  readonly peerLimits?: PeerLimits | undefined;
+  /** Consulted per stream and type URL, and per fetch; undefined: every caller may speak for every node. */
+  readonly auth?: Authorization | undefined;
   /** Set once shutdown begins: new streams are refused. */
   readonly lifecycle: { closing: boolean; readonly aborters: Set<(reason: unknown) => void> };
 }
@@ -114,6 +118,13 @@ export async function* serveStream(
   } catch (reason) {
     throw toConnectError(reason);
   }
+  let budget: ReturnType<PeerLimits["open"]> | undefined;
+  try {
+    budget = ctx.peerLimits?.open(hctx.values.get(peerKey));
+  } catch (reason) {
+    ctx.metrics?.errorsTotal.inc({ code: Code[Code.ResourceExhausted] });
+    throw toConnectError(reason);
+  }
   let wake: (() => void) | undefined;
   let failure: unknown;
   let ended = false;
@@ -144,8 +155,24 @@ export async function* serveStream(
     ctx.metrics?.requestsTotal.inc({ type_url: t });
     if (!requestStarted.has(t)) requestStarted.set(t, performance.now());
   };
+  const peer = hctx.values.get(peerKey);
+  const [service = method, methodName = method] = method.split("/");
+  const auth = ctx.auth;
+  const secretAuthorizer = auth?.secretAuthorizer;
+  // Which Secrets a caller may have depends on who it is: the stream gets a
+  // view of the cache bound to its peer.
+  const cache =
+    auth && secretAuthorizer
+      ? guardSecrets(ctx.cache, (node, name) =>
+          secretAuthorizer(
+            node,
+            name,
+            authorizationRequest(auth, peer, node, { service, method: methodName, typeUrl: TypeUrl.Secret }),
+          ),
+        )
+      : ctx.cache;
   const common = {
-    cache: ctx.cache,
+    cache,
     types: ctx.types,
     typeUrl,
     onPending: signal,
@@ -200,13 +227,21 @@ export async function* serveStream(
   // in a request ends the stream with its status.
   const reader = (async () => {
     try {
-      // Authorized once, with the node of the first request: the stream keeps
-      // that node. Nothing is handled (no watch, no response) before it passes.
-      let authorized = ctx.authorize === undefined;
+      // Authorized once per type URL, with the node of the first request: the
+      // stream keeps that node, so no later request can move it elsewhere.
+      // Nothing of a type is handled (no watch, no response) before it passes;
+      // a first request without node.id is refused by the protocol checks.
+      const authorized = new Set<string>();
       for await (const request of requests) {
-        if (!authorized && ctx.authorize && request.node?.id) {
-          await requireAuthorized(ctx.authorize, hctx.values.get(peerKey), request.node);
-          authorized = true;
+        budget?.request();
+        const node = stream.node ?? request.node;
+        const t = request.typeUrl || typeUrl || "";
+        if (auth && node?.id && !authorized.has(t)) {
+          await requireAuthorized(
+            auth,
+            authorizationRequest(auth, peer, node, { service, method: methodName, typeUrl: t || undefined }),
+          );
+          authorized.add(t);
         }
         if (kind === "sotw") (stream as SotwStream).handle(request as DiscoveryRequest);
         else (stream as DeltaStream).handle(request as DeltaDiscoveryRequest);
@@ -245,6 +280,7 @@ export async function* serveStream(
     throw error;
   } finally {
     stream.close();
+    budget?.close();
     ctx.lifecycle.aborters.delete(abort);
     ctx.streams.remove(info.id);
     ctx.metrics?.streamsActive.dec({ kind });
@@ -263,11 +299,21 @@ async function fetch(
     if (!request.node?.id) {
       throw new XdsError("invalid_request", "a fetch request must carry node.id", { field: "node.id" });
     }
-    if (ctx.authorize) await requireAuthorized(ctx.authorize, hctx.values.get(peerKey), request.node);
     const t = typeUrl ?? request.typeUrl;
+    if (ctx.auth) {
+      await requireAuthorized(
+        ctx.auth,
+        authorizationRequest(ctx.auth, hctx.values.get(peerKey), request.node, {
+          service: hctx.service.typeName,
+          method: hctx.method.name,
+          typeUrl: t,
+        }),
+      );
+    }
     ctx.metrics?.requestsTotal.inc({ type_url: t });
     ctx.callbacks.onFetchRequest?.(request);
-    const answer = ctx.cache.fetch({
+    const cache = ctx.auth?.secretAuthorizer ? fetchCache(ctx, hctx, request.node) : ctx.cache;
+    const answer = cache.fetch({
       typeUrl: t,
       node: request.node,
       resourceNames: request.resourceNames,
@@ -284,4 +330,17 @@ async function fetch(
   } catch (reason) {
     throw toConnectError(reason);
   }
+}
+
+/** The cache a Fetch reads: Secrets narrowed to what this caller may have. */
+function fetchCache(ctx: DiscoveryContext, hctx: HandlerContext, node: Node): Cache {
+  const auth = ctx.auth as Authorization;
+  const allowed = auth.secretAuthorizer;
+  if (!allowed) return ctx.cache;
+  const request = authorizationRequest(auth, hctx.values.get(peerKey), node, {
+    service: hctx.service.typeName,
+    method: hctx.method.name,
+    typeUrl: TypeUrl.Secret,
+  });
+  return guardSecrets(ctx.cache, (n, name) => allowed(n, name, request));
 }

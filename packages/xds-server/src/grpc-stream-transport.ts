@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, createContextValues, type HandlerContext } from "@connectrpc/connect";
@@ -169,6 +169,50 @@ class StreamContext {
   }
 }
 
+/**
+ * Writes `chunk` in views of at most 256 KiB (no copy), so the write timeout
+ * sees a slow but reading client make progress within a large response.
+ */
+function writeSliced(stream: ServerHttp2Stream, chunk: Uint8Array, done?: () => void): void {
+  const slice = 256 * 1024;
+  let at = 0;
+  for (; chunk.length - at > slice; at += slice) stream.write(chunk.subarray(at, at + slice));
+  if (done) stream.write(at === 0 ? chunk : chunk.subarray(at), () => done());
+  else stream.write(at === 0 ? chunk : chunk.subarray(at));
+}
+
+/**
+ * Resets `stream` when none of its pending bytes leave for the socket within
+ * `timeoutMs` (checked a few times per period), so a client that answers
+ * PINGs but never reads loses its stream and frees its write slot. Trailers
+ * cannot pass the unsent DATA ahead of them, so it is an RST_STREAM with
+ * REFUSED_STREAM, which gRPC clients report as UNAVAILABLE and retry.
+ * Returns the timer, or undefined when the limit is off.
+ */
+function stallWatchdog(stream: ServerHttp2Stream, timeoutMs: number, onStall: () => void): NodeJS.Timeout | undefined {
+  if (timeoutMs <= 0) return undefined;
+  let pending = stream.writableLength;
+  let since = performance.now();
+  const timer = setInterval(
+    () => {
+      const now = performance.now();
+      const left = stream.writableLength;
+      if (left < pending || left === 0) {
+        pending = left;
+        since = now;
+        return;
+      }
+      if (now - since < timeoutMs) return;
+      clearInterval(timer);
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      onStall();
+    },
+    Math.max(10, Math.min(1000, timeoutMs / 4)),
+  );
+  timer.unref();
+  return timer;
+}
+
 /** gRPC percent-encoding of grpc-message. */
 function grpcMessage(text: string): string {
   return encodeURIComponent(text).replace(/%20/g, " ");
@@ -272,12 +316,21 @@ export function serveGrpcStream(
           if (stream.destroyed || stream.closed) break;
           sendHeaders();
           const out = chunks;
+          let watchdog: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             settle = resolve;
-            for (let i = 0; i < out.length - 1; i++) stream.write(out[i] as Uint8Array);
+            for (let i = 0; i < out.length - 1; i++) writeSliced(stream, out[i] as Uint8Array);
             // The callback of the last chunk runs once it has left for the socket.
-            stream.write(out[out.length - 1] as Uint8Array, () => resolve());
+            writeSliced(stream, out[out.length - 1] as Uint8Array, () => resolve());
+            watchdog = stallWatchdog(stream, ctx.config.writeTimeoutMs, () => {
+              ctx.logger.info(
+                { method: route.method, writeTimeoutMs: ctx.config.writeTimeoutMs },
+                "stream reset: its client accepted no bytes within writeTimeoutMs",
+              );
+              resolve();
+            });
           });
+          clearInterval(watchdog);
         } finally {
           settle = undefined;
           chunks = undefined;

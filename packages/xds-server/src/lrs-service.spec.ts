@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SnapshotCache } from "@nebucloud/xds-cache";
+import { XdsError } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import {
   LoadReportingService,
@@ -104,7 +105,7 @@ describe("LRS", () => {
     const parts = { callbacks: {}, logger: silentLogger, metrics: undefined } as unknown as ServerParts;
     assert.throws(
       () => createRouterTransport((router) => registerLrsService(router, parts, { reportingIntervalMs: 0 })),
-      RangeError,
+      (error: unknown) => error instanceof XdsError && error.code === "invalid_config",
     );
   });
 });

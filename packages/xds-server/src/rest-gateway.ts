@@ -11,10 +11,19 @@ import {
   type DiscoveryResponse,
   DiscoveryResponseSchema,
 } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+import {
+  type Authorization,
+  authorization,
+  authorizationRequest,
+  type NodeAuthorizer,
+  requireAuthorized,
+  restGatewayService,
+  type SecretAuthorizer,
+} from "./authorization.js";
 import { anyOf, wrappedAny } from "./discovery-response.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { type NodeAuthorizer, requireAuthorized } from "./node-authorizer.js";
 import { peerOf } from "./peer.js";
+import { guardSecrets } from "./secret-guard.js";
 
 /**
  * The REST paths of the xDS discovery services (the `google.api.http`
@@ -46,8 +55,13 @@ export interface RestGatewayOptions {
   readonly maxBodyBytes?: number;
   /** Where unexpected failures (answered 500) are logged. Default: nowhere. */
   readonly logger?: Logger;
-  /** Checked with each request's node and the caller's peer; a refusal is answered 403. Default: none. */
+  /**
+   * Checked with each request's node, its node key, the caller's peer, the
+   * service `xds.rest` and the type; a refusal is answered 403. Default: none.
+   */
   readonly authorize?: NodeAuthorizer;
+  /** With `authorize`: which Secrets each caller may have (see `AuthorizerOptions.secretAuthorizer`). */
+  readonly secretAuthorizer?: SecretAuthorizer;
 }
 
 /**
@@ -99,10 +113,17 @@ export function restGateway(options: RestGatewayOptions): NodeRequestHandler {
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const logger = options.logger ?? silentLogger;
   const registry = withResourceTypes(protoRegistry, types);
+  const auth = options.authorize
+    ? authorization(
+        options.cache,
+        options.authorize,
+        options.secretAuthorizer ? { secretAuthorizer: options.secretAuthorizer } : {},
+      )
+    : undefined;
   return (req, res) => {
     const response = res as unknown as Response;
     const http1 = req.httpVersionMajor < 2;
-    serve(req, options.cache, types, registry, maxBodyBytes, options.authorize)
+    serve(req, options.cache, types, registry, maxBodyBytes, auth)
       .then((answer) => {
         if (answer === undefined) send(response, 304, undefined);
         else send(response, 200, answer);
@@ -131,7 +152,7 @@ async function serve(
   types: ResourceTypeRegistry,
   registry: Registry,
   maxBodyBytes: number,
-  authorize: NodeAuthorizer | undefined,
+  auth: Authorization | undefined,
 ): Promise<string | undefined> {
   const path = pathOf(req.url);
   const typeUrl = restDiscoveryPaths.get(path);
@@ -168,7 +189,6 @@ async function serve(
   if (!request.node?.id) {
     throw new HttpFailure(400, "invalid_request", "the DiscoveryRequest must carry node.id");
   }
-  if (authorize) await requireAuthorized(authorize, peerOf(req), request.node);
   if (request.typeUrl !== "" && request.typeUrl !== typeUrl) {
     throw new HttpFailure(
       400,
@@ -176,9 +196,20 @@ async function serve(
       `${path} serves ${typeUrl}; the request's type_url is ${JSON.stringify(request.typeUrl)}`,
     );
   }
+  let served = cache;
+  if (auth) {
+    const decision = authorizationRequest(auth, peerOf(req), request.node, {
+      service: restGatewayService,
+      method: path,
+      typeUrl,
+    });
+    await requireAuthorized(auth, decision);
+    const allowed = auth.secretAuthorizer;
+    if (allowed) served = guardSecrets(cache, (node, name) => allowed(node, name, decision));
+  }
   let answer: ReturnType<Cache["fetch"]>;
   try {
-    answer = cache.fetch({
+    answer = served.fetch({
       typeUrl,
       node: request.node,
       resourceNames: request.resourceNames,

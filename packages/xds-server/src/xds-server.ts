@@ -1,6 +1,6 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, type ConnectRouter, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Cache } from "@nebucloud/xds-cache";
 import {
@@ -12,18 +12,20 @@ import {
   XdsError,
 } from "@nebucloud/xds-core";
 import type { Registry } from "prom-client";
+import { type AuthorizerOptions, authorization, type NodeAuthorizer } from "./authorization.js";
 import type { ServerCallbacks } from "./callbacks.js";
 import { registerCsdsService } from "./csds-service.js";
 import { type DiscoveryContext, perTypeServices, registerDiscoveryServices } from "./discovery-services.js";
 import { serveGrpcStream, streamRoutes } from "./grpc-stream-transport.js";
 import { HealthStatus, registerHealthService, ServingStatus } from "./health-service.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { registerLrsService } from "./lrs-service.js";
+import { type LrsOptions, registerLrsService } from "./lrs-service.js";
 import { ServerMetrics } from "./metrics.js";
-import { type AuthorizerOptions, guardSecrets, type NodeAuthorizer } from "./node-authorizer.js";
 import { peerKey, peerOf } from "./peer.js";
+import { PeerLimits } from "./peer-limits.js";
 import { registerReflectionService } from "./reflection-service.js";
 import { restGateway } from "./rest-gateway.js";
+import type { ServerParts, ServiceRegistration } from "./server-parts.js";
 import { StreamRegistry, type StreamView } from "./stream-registry.js";
 import { TokenBucket } from "./token-bucket.js";
 import { WriteScheduler } from "./write-scheduler.js";
@@ -40,26 +42,7 @@ export interface TlsOptions {
   readonly requireClientCert?: boolean;
 }
 
-/**
- * Extra services a part of the server registers (CSDS, LRS, reflection...).
- * @internal for this package's own modules.
- */
-export type ServiceRegistration = (router: ConnectRouter, server: ServerParts) => void;
-
-/**
- * What a {@link ServiceRegistration} may use.
- * @internal for this package's own modules.
- */
-export interface ServerParts {
-  readonly cache: Cache;
-  readonly types: ResourceTypeRegistry;
-  readonly config: ServerConfig;
-  readonly callbacks: ServerCallbacks;
-  readonly logger: Logger;
-  readonly metrics: ServerMetrics | undefined;
-  readonly streams: StreamRegistry;
-  readonly health: HealthStatus;
-}
+export type { ServerParts, ServiceRegistration } from "./server-parts.js";
 
 /** A running server. */
 export interface XdsServerHandle {
@@ -82,6 +65,13 @@ export interface XdsServerHandle {
   shutdown(): Promise<void>;
   /** Closes every connection now. */
   forceShutdown(): void;
+  /**
+   * Replaces the TLS certificate, key and CA bundle of a server started with
+   * TLS (certificate rotation): new connections use them, open ones keep
+   * theirs. Throws an XdsError `invalid_config` (and keeps the old material)
+   * when they do not load, e.g. a key that does not match the certificate.
+   */
+  updateTls(tls: TlsOptions): void;
 }
 
 /**
@@ -98,6 +88,7 @@ export class XdsServerBuilder {
   #tls: TlsOptions | undefined;
   #authorize: NodeAuthorizer | undefined;
   #authorizerOptions: AuthorizerOptions = {};
+  #lrs: LrsOptions = {};
   #callbacks: ServerCallbacks = {};
   #logger: Logger = silentLogger;
   #types: ResourceTypeRegistry = defaultResourceTypes;
@@ -144,17 +135,30 @@ export class XdsServerBuilder {
   }
 
   /**
-   * Checks that the caller may speak for the node it names: on the first
-   * request of every xDS stream (SotW and delta, ADS and per-type), on every
-   * Fetch and on every REST discovery request. A refusal ends the call with
-   * PERMISSION_DENIED (REST: 403) naming the node id, before anything is
+   * One authorization decision for everything on the xDS port: every xDS
+   * stream (SotW and delta, ADS and per-type) once per type URL it asks for,
+   * every Fetch and REST discovery request, LRS, and CSDS (which shows a
+   * caller only the nodes it may speak for, and every node to
+   * `options.adminIdentities`). The decision sees the peer (its verified
+   * certificate's names), the whole node, the node key the cache reads for
+   * it, the service and the type URL. A refusal ends the call with
+   * PERMISSION_DENIED (REST: 403) naming what was refused, before anything is
    * served. Use {@link spiffeNodeAuthorizer} with mTLS, or your own function.
-   * `options.secretAuthorizer` narrows which Secrets each node receives.
+   * `options.secretAuthorizer` narrows which Secrets each caller receives.
    * Default: every caller may speak for every node.
    */
   withAuthorizer(authorize: NodeAuthorizer, options: AuthorizerOptions = {}): this {
     this.#authorize = authorize;
     this.#authorizerOptions = options;
+    return this;
+  }
+
+  /**
+   * LRS settings: how often clients report and on which clusters. Default:
+   * every cluster, every 10 s. LRS is served either way.
+   */
+  withLoadReporting(options: LrsOptions): this {
+    this.#lrs = options;
     return this;
   }
 
@@ -200,7 +204,9 @@ export class XdsServerBuilder {
         )
       : undefined;
     const lifecycle = { closing: false, aborters: new Set<(reason: unknown) => void>() };
+    const auth = this.#authorize ? authorization(cache, this.#authorize, this.#authorizerOptions) : undefined;
     const parts: ServerParts = {
+      auth,
       cache,
       types: this.#types,
       config,
@@ -210,21 +216,17 @@ export class XdsServerBuilder {
       streams,
       health,
     };
-    const secretAuthorizer = this.#authorizerOptions.secretAuthorizer;
-    // What discovery services and the REST gateway answer from: the cache, with
-    // Secret subscriptions narrowed to what each node may have.
-    const served = secretAuthorizer ? guardSecrets(cache, secretAuthorizer) : cache;
-    const authorize = this.#authorize;
+    const peerLimits = new PeerLimits(config.maxStreamsPerPeer, config.requestsPerSecondPerPeer);
     const discovery: DiscoveryContext = {
       ...parts,
-      cache: served,
-      authorize,
       newStreams: config.newStreamsPerSecond > 0 ? new TokenBucket(config.newStreamsPerSecond) : undefined,
+      peerLimits: peerLimits.active ? peerLimits : undefined,
       lifecycle,
     };
     const withHealth = this.#health;
     const withReflection = this.#reflection;
     const extra = this.#extra;
+    const lrs = this.#lrs;
     const connectHandler = connectNodeAdapter({
       grpc: true,
       grpcWeb: false,
@@ -235,15 +237,18 @@ export class XdsServerBuilder {
       // Non-gRPC requests on the xDS port: the xDS REST-JSON API (HTTP/2, or
       // HTTP/1.1 too under TLS through ALPN).
       fallback: restGateway({
-        cache: served,
+        cache,
         types: this.#types,
         logger: this.#logger,
-        ...(authorize ? { authorize } : {}),
+        ...(this.#authorize ? { authorize: this.#authorize } : {}),
+        ...(this.#authorizerOptions.secretAuthorizer
+          ? { secretAuthorizer: this.#authorizerOptions.secretAuthorizer }
+          : {}),
       }),
       routes(router) {
         registerDiscoveryServices(router, discovery);
         registerCsdsService(router, parts);
-        registerLrsService(router, parts);
+        registerLrsService(router, parts, lrs);
         if (withHealth) registerHealthService(router, health);
         for (const registration of extra) registration(router, parts);
         // Read at request time: every service above, and reflection itself.
@@ -262,10 +267,10 @@ export class XdsServerBuilder {
     const server = this.#tls
       ? http2.createSecureServer(
           {
-            cert: this.#tls.cert,
-            key: this.#tls.key,
-            ...(this.#tls.ca ? { ca: this.#tls.ca } : {}),
-            requestCert: this.#tls.requireClientCert ?? false,
+            ...secureContextOptions(this.#tls),
+            // A CA means client certificates are asked for and verified; only
+            // verified ones count as identities (see peerOfSocket).
+            requestCert: this.#tls.requireClientCert ?? this.#tls.ca !== undefined,
             rejectUnauthorized: this.#tls.requireClientCert ?? false,
             allowHTTP1: true,
             settings,
@@ -333,6 +338,19 @@ export class XdsServerBuilder {
       metrics,
       streams: () => streams.list(),
       forceShutdown,
+      updateTls: (tls) => {
+        if (!("setSecureContext" in server)) {
+          throw new XdsError("invalid_config", "updateTls: this server was started without TLS", { field: "tls" });
+        }
+        try {
+          (server as http2.Http2SecureServer).setSecureContext(secureContextOptions(tls));
+        } catch (error) {
+          throw new XdsError("invalid_config", `updateTls: ${error instanceof Error ? error.message : String(error)}`, {
+            field: "tls",
+          });
+        }
+        logger.info({}, "TLS material replaced");
+      },
       shutdown() {
         shutdown ??= (async () => {
           health.notServing();
@@ -390,6 +408,11 @@ export const XdsServer = {
     return new XdsServerBuilder();
   },
 };
+
+/** The certificate, key and CA bundle of `tls`, as node:tls takes them. */
+function secureContextOptions(tls: TlsOptions): { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer } {
+  return { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) };
+}
 
 function splitAddress(address: string): [string, number] {
   const at = address.lastIndexOf(":");
