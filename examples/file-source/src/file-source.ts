@@ -34,6 +34,8 @@ export interface FileSourceOptions {
    * group rules, e.g. to publish them to a store that replicas serve from.
    */
   readonly onApplied?: (snapshots: ReadonlyMap<string, Snapshot>, rules: readonly GroupRule[]) => void;
+  /** Open watches per node (not per node group). Default 1000 (SnapshotCache's). */
+  readonly maxWatchesPerNode?: number;
 }
 
 /**
@@ -55,7 +57,10 @@ export class FileSource {
   constructor(options: FileSourceOptions) {
     this.#options = options;
     // Proxyless gRPC clients subscribe to subsets: never hold them (ADS mode off).
-    this.cache = new SnapshotCache({ nodeHash: nodeHash((node) => this.groupOf(node)) });
+    this.cache = new SnapshotCache({
+      nodeHash: nodeHash((node) => this.groupOf(node)),
+      ...(options.maxWatchesPerNode ? { maxWatchesPerNode: options.maxWatchesPerNode } : {}),
+    });
   }
 
   /** The node group a node belongs to: the first whose match holds, else the shared config. */

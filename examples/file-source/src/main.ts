@@ -7,7 +7,9 @@ import { parseArgs } from "node:util";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
 import { FileSource } from "./file-source.js";
 import { openReplicated } from "./replicated.js";
+import { authorizerOf, limitsOf, readSecurityFile, type SecuritySettings, SettingsError } from "./security-settings.js";
 import { type StatusSource, statusJson, statusPageHtml } from "./status.js";
+import { loadTls, watchTls } from "./tls-files.js";
 
 const defaultConfig = fileURLToPath(new URL("../config/default.yaml", import.meta.url));
 
@@ -23,6 +25,15 @@ const { values } = parseArgs({
     replica: { type: "boolean", default: false },
     "lease-ttl": { type: "string", default: "10" },
     identity: { type: "string" },
+    security: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "client-ca": { type: "string" },
+    "max-watches-per-node": { type: "string" },
+    "max-streams-per-peer": { type: "string" },
+    "requests-per-second-per-peer": { type: "string" },
+    "new-streams-per-second": { type: "string" },
+    "write-timeout": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -36,7 +47,16 @@ if (values.help) {
                     elected writer publishes what it loads from --config (default: no store)
   --replica         with --store: never write, load no config, only serve what the writer published
   --lease-ttl       with --store: seconds before a standby takes over from a writer that died (default 10)
-  --identity        with --store: this process's name on status pages (default host:pid)`);
+  --identity        with --store: this process's name on status pages (default host:pid)
+  --security FILE   TLS paths, identities (SPIFFE id -> node groups, node ids, Secrets), admins and
+                    limits, as YAML or JSON (see docs/security.md); the flags below override it
+  --tls-cert FILE --tls-key FILE   serve xDS over TLS; both files are re-read when they change
+  --client-ca FILE  verify client certificates against this CA (mTLS identities)
+  --max-watches-per-node N         open watches per node, not per node group (default 1000)
+  --max-streams-per-peer N         xDS streams per client identity or IP (default 0: off)
+  --requests-per-second-per-peer N xDS requests per second per client (default 0: off)
+  --new-streams-per-second N       new xDS streams per second, server-wide (default 0: off)
+  --write-timeout SECONDS          reset a stream whose client accepts no bytes this long (default 60)`);
   process.exit(0);
 }
 if (values.replica && !values.store) {
@@ -51,6 +71,34 @@ if (!Number.isInteger(leaseTtl) || leaseTtl < 1) {
 
 const log = (level: "info" | "warn" | "error", message: string) =>
   (level === "error" ? console.error : console.log)(`${new Date().toISOString()} ${level} ${message}`);
+
+let security: SecuritySettings;
+let tls: ReturnType<typeof loadTls> | undefined;
+try {
+  security = securityFrom(values);
+  if ((security.tlsCert === undefined) !== (security.tlsKey === undefined)) {
+    throw new SettingsError("--tls-cert and --tls-key go together");
+  }
+  if (security.clientCa && !security.tlsCert) throw new SettingsError("--client-ca needs --tls-cert and --tls-key");
+  if (security.identities && !security.clientCa) {
+    log(
+      "warn",
+      "identities are set without --client-ca: no caller has a verified identity, so only `unauthenticated` applies",
+    );
+  }
+  tls = security.tlsCert
+    ? loadTls({
+        cert: security.tlsCert,
+        key: security.tlsKey as string,
+        clientCa: security.clientCa,
+        requireClientCert: security.requireClientCert,
+      })
+    : undefined;
+} catch (error) {
+  if (!(error instanceof SettingsError)) throw error;
+  console.error(`xds-file-source: ${error.message}`);
+  process.exit(2);
+}
 
 let replicated: ReturnType<typeof openReplicated> | undefined;
 if (values.store) {
@@ -75,6 +123,7 @@ const source = values.replica
       path: values.config,
       log,
       ...(replicated ? { onApplied: replicated.publish } : {}),
+      ...(security.limits?.maxWatchesPerNode ? { maxWatchesPerNode: security.limits.maxWatchesPerNode } : {}),
     });
 if (source) {
   const first = await source.reload();
@@ -85,8 +134,13 @@ const cache = replicated?.cache ?? source?.cache;
 if (!cache) throw new Error("unreachable: neither a store nor a config");
 
 const shutdown = new AbortController();
-const server = await XdsServer.builder()
+const builder = XdsServer.builder();
+if (tls) builder.withTls(tls);
+const authorizer = authorizerOf(security);
+if (authorizer) builder.withAuthorizer(authorizer.authorize, authorizer.options);
+const server = await builder
   .withCache(cache)
+  .withConfig(limitsOf(security))
   .withHealthService()
   .withMetrics()
   .withReflection()
@@ -128,16 +182,59 @@ console.log(
   `xds-file-source: ${serving}${values.store && !values.replica ? ` through ${values.store}` : ""} — xDS on ${server.address}, admin and status page on http://${admin.address}/`,
 );
 
+const stopTls =
+  tls && security.tlsCert
+    ? watchTls(
+        { cert: security.tlsCert, key: security.tlsKey as string, clientCa: security.clientCa },
+        (next) => {
+          server.updateTls(next);
+          log("info", `TLS material reloaded; the certificate is valid until ${next.notAfter.toISOString()}`);
+        },
+        (error) => log("error", `TLS reload refused, the previous certificate keeps serving: ${error.message}`),
+      )
+    : () => {};
+
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     log("info", `${signal}: shutting down`);
     shutdown.abort();
     void server.shutdown().then(async () => {
       await admin.close();
+      stopTls();
       source?.close();
       // Resigning lets a standby take over at once instead of after the lease TTL.
       await replicated?.close();
       process.exit(0);
     });
   });
+}
+
+/** Security settings: the `--security` file, then each flag over it. */
+function securityFrom(flags: typeof values): SecuritySettings {
+  const file = flags.security ? readSecurityFile(flags.security) : {};
+  const number = (flag: string, text: string | undefined, scale = 1): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new SettingsError(`--${flag} ${text} is not a number >= 0`);
+    return n * scale;
+  };
+  const limits = {
+    ...file.limits,
+    ...defined({
+      maxWatchesPerNode: number("max-watches-per-node", flags["max-watches-per-node"]),
+      maxStreamsPerPeer: number("max-streams-per-peer", flags["max-streams-per-peer"]),
+      requestsPerSecondPerPeer: number("requests-per-second-per-peer", flags["requests-per-second-per-peer"]),
+      newStreamsPerSecond: number("new-streams-per-second", flags["new-streams-per-second"]),
+      writeTimeoutMs: number("write-timeout", flags["write-timeout"], 1000),
+    }),
+  };
+  return {
+    ...file,
+    ...defined({ tlsCert: flags["tls-cert"], tlsKey: flags["tls-key"], clientCa: flags["client-ca"] }),
+    limits,
+  };
+}
+
+function defined<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
