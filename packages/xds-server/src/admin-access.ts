@@ -118,13 +118,23 @@ export function refusalOf(
   return undefined;
 }
 
-/** What a browser gets instead of the status page without a token: a form that opens `/?token=...`. */
+/**
+ * What a browser gets instead of the status page without a token: a form that
+ * opens `/?token=...`. A page that stored the token in sessionStorage under
+ * `xds-admin-token` (the file-source status page does) is reopened with it, so
+ * a reload keeps working; after a refused token it asks again instead.
+ */
 export function tokenFormHtml(message: string): string {
   const escaped = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>admin token needed</title></head>
 <body style="font: 14px system-ui, sans-serif; margin: 2rem">
 <p id="refusal">${escaped}</p>
+<script>
+const stored = sessionStorage.getItem("xds-admin-token");
+if (new URLSearchParams(location.search).has("token")) sessionStorage.removeItem("xds-admin-token");
+else if (stored) location.replace("/?token=" + encodeURIComponent(stored));
+</script>
 <form method="get" action="/"><label>Admin token <input type="password" name="token" autocomplete="off" autofocus></label> <button>Open</button></form>
 </body></html>
 `;
