@@ -5,18 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { noChromium, withHeadlessPage } from "./test-support/headless-chromium.js";
 import { makeKeyPair, secretsYaml } from "./test-support/key-material.js";
 
 const mainJob = fileURLToPath(new URL("..", import.meta.url));
 const xdsctlBin = fileURLToPath(new URL("../../../packages/xds-client/dist/bin/xdsctl.js", import.meta.url));
 const bundled = readFileSync(join(mainJob, "config/default.yaml"), "utf8");
-const chromium = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const token = "admin-token-for-tests-7f3a9c";
 
 /** Runs the main job with `args` after the config; resolves once it prints its start-up line, or exits. */
@@ -173,26 +173,19 @@ describe("the main job with an admin token and a Secret holding a private key", 
   });
 
   it("shows the status page in headless Chromium once opened with ?token=, which leaves the address bar", {
-    skip: !existsSync(chromium) && `no Chromium at ${chromium}`,
+    skip: noChromium,
   }, async () => {
-    const { chromium: launcher } = await import("playwright-core");
-    const browser = await launcher.launch({
-      executablePath: chromium,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
-    try {
-      const page = await browser.newPage();
+    await withHeadlessPage(async (page) => {
       const refused = await page.goto(`http://${admin}/`);
       assert.equal(refused?.status(), 401);
       await page.locator('input[name="token"]').fill(token);
       await page.locator("button").click();
       await page.locator('tr.node[data-node="holder"]').first().waitFor({ timeout: 10_000 });
       assert.equal(new URL(page.url()).search, "", "the token stayed in the address bar");
+      // A reload cannot send the header either: the stored token reopens the page.
       await page.reload();
       await page.locator('tr.node[data-node="holder"]').first().waitFor({ timeout: 10_000 });
       assertNoKey("the status page as rendered", await page.content());
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });
