@@ -7,6 +7,7 @@ import {
   type Registry,
   ScalarType,
 } from "@bufbuild/protobuf";
+import { base64Problem } from "./strict-base64.js";
 
 /** Well-known types whose JSON form is not an object of their fields. */
 const opaqueJson = new Set([
@@ -36,9 +37,10 @@ export interface JsonProblem {
 
 /**
  * Walks proto3 JSON against its schema and returns the first key that is not
- * a field (or an `@type` the registry does not know), with its path. protobuf-es
- * says which key is unknown but not where; a user editing a deep Listener needs
- * the where.
+ * a field (or an `@type` the registry does not know), or the first value of
+ * the wrong kind (a `bytes` field that is not strict base64 included), with
+ * its path. protobuf-es says which key is unknown but not where, and decodes
+ * bad base64 without a word; a user editing a deep Listener needs the where.
  */
 export function locateJsonProblem(
   schema: DescMessage,
@@ -53,7 +55,10 @@ export function locateJsonProblem(
     if (typeof typeUrl !== "string") return { path, message: 'an Any needs an "@type"' };
     const inner = registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
     if (!inner) return { path: join(path, "@type"), message: `unknown @type ${JSON.stringify(typeUrl)}` };
-    if (opaqueJson.has(inner.typeName)) return undefined;
+    // A well-known type packed in an Any keeps its JSON form under "value".
+    if (opaqueJson.has(inner.typeName)) {
+      return "value" in rest ? wellKnownProblem(inner, rest["value"], registry, join(path, "value")) : undefined;
+    }
     return locateJsonProblem(inner, rest, registry, path);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -77,6 +82,10 @@ function wellKnownProblem(
   path: string,
 ): JsonProblem | undefined {
   if (!opaqueJson.has(schema.typeName)) return undefined;
+  if (schema.typeName === "google.protobuf.BytesValue" && typeof value === "string") {
+    const reason = base64Problem(value);
+    if (reason) return { path, message: reason };
+  }
   try {
     fromJson(schema, value as JsonValue, { registry });
     return undefined;
@@ -96,7 +105,15 @@ function enumProblem(desc: DescEnum, value: unknown, path: string): JsonProblem 
   };
 }
 
+/** proto3 JSON spells these float and double values as strings. */
+const specialFloats = new Set(["NaN", "Infinity", "-Infinity"]);
+
 function scalarProblem(type: ScalarType, value: unknown, path: string): JsonProblem | undefined {
+  if (type === ScalarType.BYTES && typeof value === "string") {
+    const reason = base64Problem(value);
+    return reason ? { path, message: reason } : undefined;
+  }
+  if ((type === ScalarType.FLOAT || type === ScalarType.DOUBLE) && specialFloats.has(value as string)) return undefined;
   const ok =
     type === ScalarType.STRING || type === ScalarType.BYTES
       ? typeof value === "string"

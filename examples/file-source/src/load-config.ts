@@ -1,8 +1,9 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Snapshot } from "@nebucloud/xds-cache";
-import { defaultResourceTypes, Resource, TypeUrl, validateResource } from "@nebucloud/xds-core";
+import { checkSecretMaterial, defaultResourceTypes, Resource, TypeUrl, validateResource } from "@nebucloud/xds-core";
 import { registry } from "@nebucloud/xds-proto";
 import type { RouteConfiguration } from "@nebucloud/xds-proto/envoy/config/route/v3/route_pb";
+import type { Secret } from "@nebucloud/xds-proto/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import type { ConfigProblem } from "./config-error.js";
 import type { ConfigDocument } from "./config-files.js";
 import { locateJsonProblem } from "./json-locate.js";
@@ -57,8 +58,9 @@ interface Located {
 
 /**
  * Turns parsed config documents into snapshots, or the full list of problems:
- * unknown keys and fields, unknown `@type`s, values Envoy's validation rules
- * reject, duplicate names, and references to resources that do not exist (a
+ * unknown keys and fields, unknown `@type`s, `bytes` that are not base64,
+ * values Envoy's validation rules reject, Secrets whose inline keys or
+ * certificates do not parse (or do not match), duplicate names, and references to resources that do not exist (a
  * cluster whose endpoints are missing, a listener naming a missing route, a
  * route naming a missing cluster). Nothing is returned unless everything passed.
  */
@@ -185,20 +187,23 @@ function readSection(
           (item as Record<string, unknown>)["cluster_name"])
         : undefined;
     const label = `${prefix}${section}[${i}]${typeof rawName === "string" ? ` ${JSON.stringify(rawName)}` : ""}`;
+    // Located first: protobuf-es accepts bad base64 in bytes fields that this walk rejects.
+    const located = locateJsonProblem(type.schema, item, registry);
+    if (located) {
+      problems.push({ file, resource: label, field: located.path, message: located.message });
+      return;
+    }
     let message: ReturnType<typeof fromJson>;
     try {
       message = fromJson(type.schema, item as JsonValue, { registry });
     } catch (error) {
-      const located = locateJsonProblem(type.schema, item, registry);
-      problems.push({
-        file,
-        resource: label,
-        field: located?.path ?? "",
-        message: located?.message ?? (error as Error).message.replace(/^cannot decode [^:]*: /, ""),
-      });
+      const reason = (error as Error).message.replace(/^cannot decode [^:]*: /, "");
+      problems.push({ file, resource: label, field: "", message: reason });
       return;
     }
-    const violations = validateResource(type.schema, message, { registry });
+    const violations: { path: string; message: string }[] = validateResource(type.schema, message, { registry });
+    if (typeUrl === TypeUrl.Secret && violations.length === 0)
+      violations.push(...checkSecretMaterial(message as Secret));
     for (const v of violations) problems.push({ file, resource: label, field: v.path, message: v.message });
     if (violations.length > 0) return;
     const resource = Resource.from(typeUrl, message);

@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
+import { readAdminToken } from "./admin-token.js";
 import { FileSource } from "./file-source.js";
 import { openReplicated } from "./replicated.js";
 import { authorizerOf, limitsOf, readSecurityFile, type SecuritySettings, SettingsError } from "./security-settings.js";
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     config: { type: "string", default: defaultConfig },
     "xds-address": { type: "string", default: "127.0.0.1:18000" },
     "admin-address": { type: "string", default: "127.0.0.1:9901" },
+    "admin-token-file": { type: "string" },
     store: { type: "string" },
     replica: { type: "boolean", default: false },
     "lease-ttl": { type: "string", default: "10" },
@@ -39,10 +41,13 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(`usage: xds-file-source [--config PATH] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
+                       [--admin-token-file PATH]
                        [--store etcd://HOST:PORT/PREFIX [--replica] [--lease-ttl SECONDS] [--identity NAME]]
   --config          YAML or JSON file, or a directory of them (default: the bundled config)
   --xds-address     where Envoy and gRPC clients connect (default 127.0.0.1:18000)
   --admin-address   /healthz, /readyz, /metrics, /debug/*, and the status page at / (default 127.0.0.1:9901)
+  --admin-token-file  a file holding the bearer token every admin page but /healthz and /readyz needs;
+                    required when --admin-address is not a loopback address
   --store           share state through etcd: every process serves what etcd holds, and the one
                     elected writer publishes what it loads from --config (default: no store)
   --replica         with --store: never write, load no config, only serve what the writer published
@@ -66,6 +71,14 @@ if (values.replica && !values.store) {
 const leaseTtl = Number(values["lease-ttl"]);
 if (!Number.isInteger(leaseTtl) || leaseTtl < 1) {
   console.error(`xds-file-source: --lease-ttl ${values["lease-ttl"]} is not a whole number of seconds >= 1`);
+  process.exit(2);
+}
+
+let adminToken: string | undefined;
+try {
+  adminToken = values["admin-token-file"] === undefined ? undefined : readAdminToken(values["admin-token-file"]);
+} catch (error) {
+  console.error(`xds-file-source: ${(error as Error).message}`);
   process.exit(2);
 }
 
@@ -161,6 +174,7 @@ const view: StatusSource = {
 };
 const admin = await startAdminServer({
   address: values["admin-address"],
+  ...(adminToken === undefined ? {} : { token: adminToken }),
   handle: server,
   cache,
   ready: () => {
@@ -176,6 +190,10 @@ const admin = await startAdminServer({
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(statusPageHtml);
   },
+}).catch((error: unknown) => {
+  // A refused admin address (not loopback, no token) is a usage error: one line, exit 2.
+  console.error(`xds-file-source: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
 });
 const serving = values.replica ? `replica of ${values.store}` : `serving ${values.config}`;
 console.log(

@@ -41,7 +41,10 @@ export function statusJson(source: StatusSource, handle: XdsServerHandle) {
   return { reload: source.status ?? null, store: source.store?.() ?? null, nodes };
 }
 
-/** The status page: a static shell that polls `/debug/status` every second. */
+/**
+ * The status page: a static shell that polls `/debug/status` every second,
+ * with the admin token it was opened with (`/?token=`), if any.
+ */
 export const statusPageHtml = `<!doctype html>
 <html lang="en">
 <head>
@@ -67,10 +70,21 @@ export const statusPageHtml = `<!doctype html>
 <table id="nodes"><thead><tr><th>Node</th><th>Group</th><th>Stream</th><th>Type</th><th>State</th><th>Version sent</th><th>Version acked</th><th>Resources</th><th>NACK message</th></tr></thead><tbody></tbody></table>
 <script>
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;","\\"":"&quot;","'":"&#39;"}[c]));
+// The admin token arrives once as ?token= (a browser cannot send a header when it opens a page);
+// it moves to sessionStorage, off the address bar and history, and goes out as a header.
+const query = new URLSearchParams(location.search);
+if (query.has("token")) {
+  sessionStorage.setItem("xds-admin-token", query.get("token"));
+  history.replaceState(null, "", location.pathname);
+}
+const adminToken = sessionStorage.getItem("xds-admin-token");
+const authHeaders = adminToken ? { authorization: "Bearer " + adminToken } : {};
 const short = (v) => v ? esc(v.slice(0, 12)) : '<span class="muted">–</span>';
 async function refresh() {
   try {
-    const s = await (await fetch("/debug/status")).json();
+    const res = await fetch("/debug/status", { headers: authHeaders });
+    if (!res.ok) throw new Error((await res.json()).message);
+    const s = await res.json();
     const r = s.reload;
     if (r) {
       const counts = Object.entries(r.counts).map(([k, n]) => n + " " + k).join(", ") || "no resources";

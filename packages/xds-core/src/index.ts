@@ -15,6 +15,7 @@ export {
   messageRegistry,
   ResourceTypeRegistry,
 } from "./resource-type.js";
+export { checkSecretMaterial, type SecretMaterialProblem } from "./secret-material.js";
 export { AdsSendOrder, FullStateTypes, sendRank, TypeUrl } from "./type-url.js";
 export { assertValid, type ValidateOptions, type Violation, validateResource } from "./validate.js";
 export { versionOf } from "./version.js";

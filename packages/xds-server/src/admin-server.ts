@@ -1,9 +1,11 @@
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Cache } from "@nebucloud/xds-cache";
 import { XdsError } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import type { Registry } from "prom-client";
+import { type AdminTlsOptions, assertExposureAllowed, refusalOf, tokenFormHtml } from "./admin-access.js";
 import { ServingStatus } from "./health-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { NodeRequestHandler } from "./rest-gateway.js";
@@ -20,8 +22,21 @@ export interface Readiness {
 
 /** Options of {@link startAdminServer}. */
 export interface AdminServerOptions {
-  /** Where to listen, as HOST:PORT (`[::1]:9901` for IPv6); port 0 picks a free one. Only this address is bound. */
+  /**
+   * Where to listen, as HOST:PORT (`[::1]:9901` for IPv6); port 0 picks a free
+   * one. Only this address is bound. An address other than loopback
+   * (127.0.0.0/8, ::1, localhost) needs `token` or mTLS (`tls.ca`).
+   */
   readonly address: string;
+  /**
+   * A bearer token every page except `/healthz` and `/readyz` needs
+   * (`Authorization: Bearer <token>`; the status page `/` also takes
+   * `?token=`, since a browser opening it cannot send a header). Compared in
+   * constant time. Default: none.
+   */
+  readonly token?: string;
+  /** Serve HTTPS instead of HTTP; with `ca`, pages other than the probes also need a client certificate it verifies. */
+  readonly tls?: AdminTlsOptions;
   /** The xDS server: its health gates `/readyz`; its streams feed `/debug/streams` and `/debug/nacks`. */
   readonly handle?: XdsServerHandle;
   /** The cache whose per-node state `/debug/nodes` shows. */
@@ -85,19 +100,37 @@ interface TypeJson {
  * - `/debug/<key>` for each `extraDebug` key; `/debug` lists the debug pages.
  * - `/` from `statusPage`; `/v3/discovery:*` from `rest`.
  *
+ * With `token` (or mTLS), every page but `/healthz` and `/readyz` answers 401
+ * with `WWW-Authenticate: Bearer` and a JSON `{code, message}` until the
+ * request carries it; a browser asking for `/` gets a form for the token.
  * Pages show names and versions only, never resource contents (secrets stay
  * out). Anything else is a 404 with a JSON body `{code, message}`. Rejects
- * with an XdsError `invalid_config` for a bad address, or the listen error.
+ * with an XdsError `invalid_config` for a bad address or a non-loopback one
+ * without a token or mTLS (before listening), or the listen error.
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const [host, port] = parseAddress(options.address);
+  const mtls = options.tls?.ca !== undefined;
+  assertExposureAllowed(options.address, host, options.token !== undefined, mtls);
+  if (options.token === "") {
+    throw new XdsError("invalid_config", "the admin token is empty", { field: "token", reason: "an empty token" });
+  }
   const logger = options.logger ?? silentLogger;
-  const server = http.createServer((req, res) => {
-    route(req, res, options).catch((reason: unknown) => {
-      logger.error({ error: String(reason), path: req.url }, "admin page failed");
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    guard(req, res, options, mtls).catch((reason: unknown) => {
+      // The path only: the query may hold the status page's token.
+      logger.error({ error: String(reason), path: pathOf(req.url) }, "admin page failed");
       sendJson(res, 500, { code: "internal", message: `internal error: ${messageOf(reason)}` });
     });
-  });
+  };
+  const tls = options.tls;
+  const server = tls
+    ? https.createServer(
+        // Without a client certificate the handshake still succeeds, so probes work; pages check `authorized`.
+        { cert: tls.cert, key: tls.key, ...(mtls ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) },
+        handler,
+      )
+    : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -108,7 +141,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   server.on("error", (error) => logger.warn({ error: String(error) }, "admin server error"));
   const bound = server.address() as AddressInfo;
   const boundAddress = `${bound.family === "IPv6" ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  logger.info({ address: boundAddress }, "admin server listening");
+  logger.info(
+    { address: boundAddress, tls: tls !== undefined, mtls, token: options.token !== undefined },
+    "admin server listening",
+  );
   let closed: Promise<void> | undefined;
   return {
     address: boundAddress,
@@ -124,6 +160,24 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 }
 
 const builtInDebugPages = ["streams", "nodes", "nacks"] as const;
+
+/** Answers 401 to a request that lacks a credential the page needs; routes the rest. */
+async function guard(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  options: AdminServerOptions,
+  mtls: boolean,
+): Promise<void> {
+  const refusal = refusalOf(req, pathOf(req.url), queryOf(req.url), options.token, mtls);
+  if (!refusal) return route(req, res, options);
+  res.setHeader("www-authenticate", refusal.challenge);
+  if (pathOf(req.url) === "/" && (req.headers.accept ?? "").includes("text/html")) {
+    res.writeHead(401, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.end(tokenFormHtml(refusal.message));
+    return;
+  }
+  sendJson(res, 401, { code: refusal.code, message: refusal.message });
+}
 
 async function route(req: http.IncomingMessage, res: http.ServerResponse, options: AdminServerOptions): Promise<void> {
   const path = pathOf(req.url);
@@ -330,6 +384,11 @@ function pathOf(url: string | undefined): string {
   } catch {
     return raw;
   }
+}
+
+function queryOf(url: string | undefined): URLSearchParams {
+  const at = (url ?? "").indexOf("?");
+  return new URLSearchParams(at < 0 ? "" : (url ?? "").slice(at + 1));
 }
 
 function messageOf(error: unknown): string {

@@ -1,3 +1,4 @@
+export type { AdminTlsOptions } from "./admin-access.js";
 export type { AdminServer, AdminServerOptions, Readiness } from "./admin-server.js";
 export { startAdminServer } from "./admin-server.js";
 export type {
