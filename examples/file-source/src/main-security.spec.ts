@@ -13,6 +13,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
 import { DiscoveryRequestSchema } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
+import { SecretDiscoveryService } from "@nebucloud/xds-proto/envoy/service/secret/v3/sds_pb";
 import { ClientStatusDiscoveryService } from "@nebucloud/xds-proto/envoy/service/status/v3/csds_pb";
 
 const dir = mkdtempSync(join(tmpdir(), "main-security-"));
@@ -79,7 +80,8 @@ try {
 }
 const pem = (file: string) => readFileSync(join(dir, file), "utf8");
 
-const config = `
+const inline = (file: string) => JSON.stringify(haveOpenssl ? pem(file) : "");
+const config = () => `
 clusters:
   - { name: shared-cluster, type: STATIC, connectTimeout: 1s }
 nodes:
@@ -87,6 +89,15 @@ nodes:
     match: { clusterPrefix: edge }
     clusters:
       - { name: edge-cluster, type: STATIC, connectTimeout: 1s }
+    secrets:
+      - name: edge-cert
+        tlsCertificate:
+          certificateChain: { inlineString: ${inline("edge.pem")} }
+          privateKey: { inlineString: ${inline("edge.key")} }
+      - name: edge-internal
+        tlsCertificate:
+          certificateChain: { inlineString: ${inline("edge.pem")} }
+          privateKey: { inlineString: ${inline("edge.key")} }
   - name: api
     match: { cluster: api }
     clusters:
@@ -94,7 +105,7 @@ nodes:
 `;
 const security = `
 identities:
-  spiffe://test/edge: { groups: [edge], nodeIds: ["edge-*"] }
+  spiffe://test/edge: { groups: [edge], nodeIds: ["edge-*"], secrets: [edge-cert] }
   spiffe://test/api: { groups: [api] }
 admins: [spiffe://test/api]
 `;
@@ -141,7 +152,7 @@ describe("the main job locked down with --tls-cert, --tls-key, --client-ca and -
     join(dir, "ca.pem"),
   ];
   before(async () => {
-    writeFileSync(join(dir, "xds.yaml"), config);
+    writeFileSync(join(dir, "xds.yaml"), config());
     writeFileSync(join(dir, "security.yaml"), security);
     writeFileSync(join(dir, "tls.pem"), pem("server.pem"));
     writeFileSync(join(dir, "tls.key"), pem("server.key"));
@@ -201,6 +212,24 @@ describe("the main job locked down with --tls-cert, --tls-key, --client-ca and -
   it("refuses an identity another group, by node.cluster as by node.id", async () => {
     assert.equal(await clusters("edge", { id: "edge-1", cluster: "api" }), "PermissionDenied");
     assert.equal(await clusters("edge", { id: "api-1", cluster: "edge-eu" }), "PermissionDenied");
+  });
+
+  it("sends an identity only the Secrets its grant lists", async () => {
+    const q = [
+      create(DiscoveryRequestSchema, {
+        node: { id: "edge-2", cluster: "edge-eu" },
+        resourceNames: ["edge-cert", "edge-internal"],
+      }),
+    ];
+    async function* requests() {
+      yield* q;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    for await (const response of createClient(SecretDiscoveryService, transport("edge")).streamSecrets(requests())) {
+      const names = response.resources.map((r) => Buffer.from(r.value.subarray(2, 2 + (r.value[1] ?? 0))).toString());
+      assert.deepEqual(names, ["edge-cert"]);
+      break;
+    }
   });
 
   it("refuses a caller without a certificate on every group", async () => {
