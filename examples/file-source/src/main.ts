@@ -5,8 +5,12 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
+import { Registry } from "prom-client";
+import { registerConfigMetrics } from "./config-metrics.js";
 import { FileSource } from "./file-source.js";
+import { parseBytes, parseSeconds } from "./flag-values.js";
 import { openReplicated } from "./replicated.js";
+import { onShutdownSignals } from "./shutdown-signals.js";
 import { type StatusSource, statusJson, statusPageHtml } from "./status.js";
 
 const defaultConfig = fileURLToPath(new URL("../config/default.yaml", import.meta.url));
@@ -23,20 +27,34 @@ const { values } = parseArgs({
     replica: { type: "boolean", default: false },
     "lease-ttl": { type: "string", default: "10" },
     identity: { type: "string" },
+    "recheck-interval": { type: "string", default: "10" },
+    "poll-interval": { type: "string" },
+    "max-config-bytes": { type: "string", default: "32MiB" },
+    "drain-timeout": { type: "string", default: "5" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(`usage: xds-file-source [--config PATH] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
                        [--store etcd://HOST:PORT/PREFIX [--replica] [--lease-ttl SECONDS] [--identity NAME]]
-  --config          YAML or JSON file, or a directory of them (default: the bundled config)
+                       [--recheck-interval SECONDS] [--poll-interval SECONDS] [--max-config-bytes SIZE]
+                       [--drain-timeout SECONDS]
+  --config          YAML or JSON file, or a directory of them (default: the bundled config); symlinks are
+                    followed, so a Kubernetes ConfigMap or Secret volume (file or directory) is picked up
   --xds-address     where Envoy and gRPC clients connect (default 127.0.0.1:18000)
   --admin-address   /healthz, /readyz, /metrics, /debug/*, and the status page at / (default 127.0.0.1:9901)
   --store           share state through etcd: every process serves what etcd holds, and the one
                     elected writer publishes what it loads from --config (default: no store)
   --replica         with --store: never write, load no config, only serve what the writer published
   --lease-ttl       with --store: seconds before a standby takes over from a writer that died (default 10)
-  --identity        with --store: this process's name on status pages (default host:pid)`);
+  --identity        with --store: this process's name on status pages (default host:pid)
+  --recheck-interval  re-read the config this often and reload it if its hash changed, even with no
+                    file-system event: the longest a missed event can leave it stale (default 10; 0: off)
+  --poll-interval   read the config this often instead of watching file-system events, for network and
+                    overlay file systems whose events are unreliable (default: off, events are watched)
+  --max-config-bytes  refuse a config larger than this, every file together (default 32MiB; 25MB, 512KiB...)
+  --drain-timeout   on SIGTERM/SIGINT, seconds clients get to move away before their streams end with
+                    UNAVAILABLE; the whole shutdown fits in it (default 5). A second signal exits at once`);
   process.exit(0);
 }
 if (values.replica && !values.store) {
@@ -46,6 +64,21 @@ if (values.replica && !values.store) {
 const leaseTtl = Number(values["lease-ttl"]);
 if (!Number.isInteger(leaseTtl) || leaseTtl < 1) {
   console.error(`xds-file-source: --lease-ttl ${values["lease-ttl"]} is not a whole number of seconds >= 1`);
+  process.exit(2);
+}
+
+let recheckSeconds: number;
+let pollSeconds: number | undefined;
+let maxConfigBytes: number;
+let drainSeconds: number;
+try {
+  recheckSeconds = parseSeconds("recheck-interval", values["recheck-interval"], 0);
+  pollSeconds =
+    values["poll-interval"] === undefined ? undefined : parseSeconds("poll-interval", values["poll-interval"], 0.05);
+  maxConfigBytes = parseBytes("max-config-bytes", values["max-config-bytes"]);
+  drainSeconds = parseSeconds("drain-timeout", values["drain-timeout"], 0);
+} catch (error) {
+  console.error(`xds-file-source: ${(error as Error).message}`);
   process.exit(2);
 }
 
@@ -73,6 +106,10 @@ const source = values.replica
   ? undefined
   : new FileSource({
       path: values.config,
+      recheckMs: recheckSeconds * 1000,
+      ...(pollSeconds !== undefined ? { pollMs: pollSeconds * 1000 } : {}),
+      maxConfigBytes,
+      maxConfigBytesFlag: "--max-config-bytes",
       log,
       ...(replicated ? { onApplied: replicated.publish } : {}),
     });
@@ -84,11 +121,15 @@ if (source) {
 const cache = replicated?.cache ?? source?.cache;
 if (!cache) throw new Error("unreachable: neither a store nor a config");
 
+// One registry for the server's metrics and the file-source's, served at /metrics.
+const registry = new Registry();
+if (source) registerConfigMetrics(registry, () => source.status);
 const shutdown = new AbortController();
 const server = await XdsServer.builder()
   .withCache(cache)
+  .withConfig({ drainTimeoutMs: Math.round(drainSeconds * 1000) })
   .withHealthService()
-  .withMetrics()
+  .withMetrics(registry)
   .withReflection()
   .withLogger({
     debug() {},
@@ -128,16 +169,16 @@ console.log(
   `xds-file-source: ${serving}${values.store && !values.replica ? ` through ${values.store}` : ""} — xDS on ${server.address}, admin and status page on http://${admin.address}/`,
 );
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    log("info", `${signal}: shutting down`);
+onShutdownSignals({
+  log,
+  // The server's drain fits in the drain timeout; closing the admin port and resigning from etcd take the rest.
+  deadlineMs: Math.round(drainSeconds * 1000) + 2000,
+  graceful: async () => {
     shutdown.abort();
-    void server.shutdown().then(async () => {
-      await admin.close();
-      source?.close();
-      // Resigning lets a standby take over at once instead of after the lease TTL.
-      await replicated?.close();
-      process.exit(0);
-    });
-  });
-}
+    await server.shutdown();
+    await admin.close();
+    source?.close();
+    // Resigning lets a standby take over at once instead of after the lease TTL.
+    await replicated?.close();
+  },
+});
