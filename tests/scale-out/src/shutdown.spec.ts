@@ -5,7 +5,7 @@
  * clients that move to the other process and must receive nothing again.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { TypeUrl } from "@nebucloud/xds-core";
 import { DiscoveryRequestSchema } from "@nebucloud/xds-proto/envoy/service/discovery/v3/discovery_pb";
-import { type ControlPlane, startControlPlane } from "./support/control-plane.js";
+import { admin, type ControlPlane, startControlPlane } from "./support/control-plane.js";
 import { FailoverClient } from "./support/failover-client.js";
 import { fleetConfig } from "./support/fleet-config.js";
 
@@ -147,5 +147,29 @@ describe("the main job on SIGTERM", () => {
     } finally {
       raw.close();
     }
+  });
+
+  it("after kill -9 during a reload, the restarted job serves the whole file on disk", async () => {
+    const big = join(dir, "big.json");
+    const many = Array.from({ length: 3000 }, (_, i) => `service-${i}`);
+    writeFileSync(big, fleetConfig(many, 7000));
+    const d = await startControlPlane("d", ["--config", big]);
+    planes.push(d);
+    writeFileSync(`${big}.tmp`, fleetConfig(many, 7001));
+    renameSync(`${big}.tmp`, big);
+    await until("the reload to begin", () => /config changed on disk/.test(d.output()));
+    await d.kill();
+    assert.doesNotMatch(
+      d.output().split("config changed on disk")[1] ?? "",
+      /config loaded/,
+      "the reload finished first",
+    );
+    const e = await startControlPlane("e", ["--config", big]);
+    planes.push(e);
+    const status = JSON.parse((await admin(e, "/debug/config")).body);
+    assert.equal(status.ok, true);
+    assert.equal(status.counts.clusters, 3000);
+    assert.equal(status.servedHash, status.diskHash);
+    assert.equal(status.stale, false);
   });
 });
