@@ -1,11 +1,10 @@
-import { type FSWatcher, watch } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
 import type { Snapshot } from "@nebucloud/xds-cache";
 import { SnapshotCache } from "@nebucloud/xds-cache";
 import { nodeHash } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { type ConfigProblem, formatProblem } from "./config-error.js";
-import { readConfigDocuments } from "./config-files.js";
+import { type ConfigRead, parseConfigFiles, readConfigFiles } from "./config-files.js";
+import { ConfigWatcher } from "./config-watch.js";
 import { type LoadedConfig, loadConfig } from "./load-config.js";
 import { type GroupRule, groupOf, sharedKey } from "./node-groups.js";
 
@@ -21,6 +20,14 @@ export interface ReloadStatus {
   readonly counts: Readonly<Record<string, number>>;
   /** When the config being served was loaded. */
   readonly servingSince: string | undefined;
+  /** sha256 of the config files being served (see `readConfigFiles`); undefined before the first good load. */
+  readonly servedHash: string | undefined;
+  /** sha256 of the config files at the last read; undefined when they could not be read whole. */
+  readonly diskHash: string | undefined;
+  /** When the files were last read (on an event, a recheck or a poll). */
+  readonly checkedAt: string;
+  /** The files on disk are not what is served: a rejected edit, or a change not loaded yet. */
+  readonly stale: boolean;
 }
 
 /** Options of {@link FileSource}. */
@@ -28,6 +35,21 @@ export interface FileSourceOptions {
   readonly path: string;
   /** Quiet period after a change before reloading (editors write in bursts). Default 100 ms. */
   readonly debounceMs?: number;
+  /**
+   * How often to re-read the files and compare their hash with what is served,
+   * whatever the file-system events said, so that a missed event leaves the
+   * config stale for at most this long. Default 10 000 ms; 0 turns it off.
+   */
+  readonly recheckMs?: number;
+  /**
+   * Read the files this often instead of watching file-system events (for
+   * network and overlay file systems whose events are unreliable). Default: off.
+   */
+  readonly pollMs?: number;
+  /** The most bytes the config may hold, every file together (default `defaultMaxConfigBytes`, 32 MiB). */
+  readonly maxConfigBytes?: number;
+  /** The flag that sets `maxConfigBytes`, named in the error when a config is larger. */
+  readonly maxConfigBytesFlag?: string;
   readonly log?: (level: "info" | "warn" | "error", message: string) => void;
   /**
    * Called after each good reload with every node key's snapshot and the
@@ -47,9 +69,22 @@ export class FileSource {
   readonly cache: SnapshotCache;
   readonly #options: FileSourceOptions;
   #config: LoadedConfig | undefined;
-  #status: ReloadStatus = { at: "", ok: false, problems: [], counts: {}, servingSince: undefined };
-  #watcher: FSWatcher | undefined;
+  #status: ReloadStatus = {
+    at: "",
+    ok: false,
+    problems: [],
+    counts: {},
+    servingSince: undefined,
+    servedHash: undefined,
+    diskHash: undefined,
+    checkedAt: "",
+    stale: true,
+  };
+  /** The hash of the last content loaded, good or bad: the same content is not checked twice. */
+  #attemptedHash: string | undefined;
+  #watcher: ConfigWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #interval: NodeJS.Timeout | undefined;
   #reloading: Promise<ReloadStatus> | undefined;
   #again = false;
   readonly #knownKeys = new Set<string>([sharedKey]);
@@ -77,28 +112,67 @@ export class FileSource {
     return this.#config !== undefined;
   }
 
-  /** Loads the config now; resolves to the outcome (a rejected config keeps the last good one). */
+  /** Loads the config now, changed or not; resolves to the outcome (a rejected config keeps the last good one). */
   reload(): Promise<ReloadStatus> {
+    return this.#run(true);
+  }
+
+  /**
+   * Reads the files and loads them only if their hash differs from the last
+   * content loaded; what events, rechecks and polls call. Resolves to the status.
+   */
+  check(): Promise<ReloadStatus> {
+    return this.#run(false);
+  }
+
+  // One read at a time; a request during a read runs once more after it, so the last change is never lost.
+  #run(force: boolean): Promise<ReloadStatus> {
     if (this.#reloading) {
       this.#again = true;
       return this.#reloading;
     }
-    this.#reloading = this.#load().finally(() => {
+    this.#reloading = this.#read(force).finally(() => {
       this.#reloading = undefined;
       if (this.#again) {
         this.#again = false;
-        void this.reload();
+        void this.#run(false);
       }
     });
     return this.#reloading;
   }
 
-  async #load(): Promise<ReloadStatus> {
+  async #read(force: boolean): Promise<ReloadStatus> {
+    // Watches first, then the read: a change after the watch opens is an event, one before it is in the read.
+    this.#watcher?.refresh();
+    const read = await readConfigFiles(this.#options.path, {
+      ...(this.#options.maxConfigBytes !== undefined ? { maxBytes: this.#options.maxConfigBytes } : {}),
+      ...(this.#options.maxConfigBytesFlag ? { maxBytesFlag: this.#options.maxConfigBytesFlag } : {}),
+    });
+    const checkedAt = new Date().toISOString();
+    if (read.changing) {
+      // Caught mid-write: never load it; read again once the writer is quiet.
+      this.#schedule();
+      return this.#status;
+    }
+    this.#status = { ...this.#status, diskHash: read.hash, checkedAt, stale: read.hash !== this.#status.servedHash };
+    if (!force && read.hash !== undefined && read.hash === this.#attemptedHash) return this.#status;
+    if (!force && read.hash === undefined && this.#attemptedHash === undefined && this.#status.at !== "")
+      return this.#status;
+    this.#attemptedHash = read.hash;
+    if (!force)
+      (this.#options.log ?? (() => {}))(
+        "info",
+        `config changed on disk (sha256 ${read.hash?.slice(0, 12) ?? "none"}); reloading`,
+      );
+    return this.#load(read, checkedAt);
+  }
+
+  #load(read: ConfigRead, at: string): ReloadStatus {
     const log = this.#options.log ?? (() => {});
-    const { documents, problems: readProblems } = await readConfigDocuments(this.#options.path);
+    const parsed =
+      read.problems.length > 0 ? { documents: [], problems: [...read.problems] } : parseConfigFiles(read.files);
     const { config, problems } =
-      readProblems.length > 0 ? { config: undefined, problems: readProblems } : loadConfig(documents);
-    const at = new Date().toISOString();
+      parsed.problems.length > 0 ? { config: undefined, problems: parsed.problems } : loadConfig(parsed.documents);
     if (!config) {
       this.#status = { ...this.#status, at, ok: false, problems };
       log(
@@ -120,7 +194,17 @@ export class FileSource {
     } catch (error) {
       log("error", `after the reload: ${String(error)}`);
     }
-    this.#status = { at, ok: true, problems: [], counts: config.counts, servingSince: at };
+    this.#status = {
+      at,
+      ok: true,
+      problems: [],
+      counts: config.counts,
+      servingSince: at,
+      servedHash: read.hash,
+      diskHash: read.hash,
+      checkedAt: at,
+      stale: false,
+    };
     log(
       "info",
       `config loaded: ${
@@ -132,22 +216,39 @@ export class FileSource {
     return this.#status;
   }
 
-  /** Watches the file or directory and reloads on every change (debounced). */
+  /**
+   * Keeps the config current: watches the file or directory (following
+   * symlinks, reopening watches on replaced directories) and re-reads it every
+   * `recheckMs`; or, with `pollMs`, only re-reads it that often.
+   */
   watch(): void {
-    const path = resolve(this.#options.path);
-    const file = /\.(ya?ml|json)$/.test(path) ? basename(path) : undefined;
-    // Editors often replace the file (rename); watching its directory sees that
-    // too. Other files there (a log, say) must not cause reloads.
-    this.#watcher = watch(file ? dirname(path) : path, (_event, name) => {
-      if (file && name !== null && name !== file) return;
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 100);
-    });
+    const pollMs = this.#options.pollMs ?? 0;
+    if (pollMs <= 0) {
+      this.#watcher = new ConfigWatcher({ path: this.#options.path, onEvent: () => this.#schedule() });
+      this.#watcher.refresh();
+    }
+    const everyMs = pollMs > 0 ? pollMs : (this.#options.recheckMs ?? 10_000);
+    if (everyMs > 0) {
+      this.#interval = setInterval(() => void this.check(), everyMs);
+      this.#interval.unref();
+    }
+  }
+
+  /** The directories watched for events now (none when polling). */
+  get watchedDirectories(): string[] {
+    return this.#watcher?.directories ?? [];
+  }
+
+  // Editors and writers change files in bursts: check once they are quiet.
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.check(), this.#options.debounceMs ?? 100);
   }
 
   close(): void {
     this.#watcher?.close();
     clearTimeout(this.#timer);
+    clearInterval(this.#interval);
     this.cache.close();
   }
 }

@@ -5,10 +5,14 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startAdminServer, XdsServer } from "@nebucloud/xds-server";
+import { Registry } from "prom-client";
 import { readAdminToken } from "./admin-token.js";
+import { registerConfigMetrics } from "./config-metrics.js";
 import { FileSource } from "./file-source.js";
+import { parseBytes, parseSeconds } from "./flag-values.js";
 import { openReplicated } from "./replicated.js";
 import { authorizerOf, limitsOf, readSecurityFile, type SecuritySettings, SettingsError } from "./security-settings.js";
+import { onShutdownSignals } from "./shutdown-signals.js";
 import { type StatusSource, statusJson, statusPageHtml } from "./status.js";
 import { loadTls, watchTls } from "./tls-files.js";
 
@@ -36,6 +40,10 @@ const { values } = parseArgs({
     "requests-per-second-per-peer": { type: "string" },
     "new-streams-per-second": { type: "string" },
     "write-timeout": { type: "string" },
+    "recheck-interval": { type: "string", default: "10" },
+    "poll-interval": { type: "string" },
+    "max-config-bytes": { type: "string", default: "32MiB" },
+    "drain-timeout": { type: "string", default: "5" },
     help: { type: "boolean", default: false },
   },
 });
@@ -43,7 +51,10 @@ if (values.help) {
   console.log(`usage: xds-file-source [--config PATH] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
                        [--admin-token-file PATH]
                        [--store etcd://HOST:PORT/PREFIX [--replica] [--lease-ttl SECONDS] [--identity NAME]]
-  --config          YAML or JSON file, or a directory of them (default: the bundled config)
+                       [--recheck-interval SECONDS] [--poll-interval SECONDS] [--max-config-bytes SIZE]
+                       [--drain-timeout SECONDS]
+  --config          YAML or JSON file, or a directory of them (default: the bundled config); symlinks are
+                    followed, so a Kubernetes ConfigMap or Secret volume (file or directory) is picked up
   --xds-address     where Envoy and gRPC clients connect (default 127.0.0.1:18000)
   --admin-address   /healthz, /readyz, /metrics, /debug/*, and the status page at / (default 127.0.0.1:9901)
   --admin-token-file  a file holding the bearer token every admin page but /healthz and /readyz needs;
@@ -61,7 +72,14 @@ if (values.help) {
   --max-streams-per-peer N         xDS streams per client identity or IP (default 0: off)
   --requests-per-second-per-peer N xDS requests per second per client (default 0: off)
   --new-streams-per-second N       new xDS streams per second, server-wide (default 0: off)
-  --write-timeout SECONDS          reset a stream whose client accepts no bytes this long (default 60)`);
+  --write-timeout SECONDS          reset a stream whose client accepts no bytes this long (default 60)
+  --recheck-interval  re-read the config this often and reload it if its hash changed, even with no
+                    file-system event: the longest a missed event can leave it stale (default 10; 0: off)
+  --poll-interval   read the config this often instead of watching file-system events, for network and
+                    overlay file systems whose events are unreliable (default: off, events are watched)
+  --max-config-bytes  refuse a config larger than this, every file together (default 32MiB; 25MB, 512KiB...)
+  --drain-timeout   on SIGTERM/SIGINT, seconds clients get to move away before their streams end with
+                    UNAVAILABLE; the whole shutdown fits in it (default 5). A second signal exits at once`);
   process.exit(0);
 }
 if (values.replica && !values.store) {
@@ -75,8 +93,17 @@ if (!Number.isInteger(leaseTtl) || leaseTtl < 1) {
 }
 
 let adminToken: string | undefined;
+let recheckSeconds: number;
+let pollSeconds: number | undefined;
+let maxConfigBytes: number;
+let drainSeconds: number;
 try {
   adminToken = values["admin-token-file"] === undefined ? undefined : readAdminToken(values["admin-token-file"]);
+  recheckSeconds = parseSeconds("recheck-interval", values["recheck-interval"], 0);
+  pollSeconds =
+    values["poll-interval"] === undefined ? undefined : parseSeconds("poll-interval", values["poll-interval"], 0.05);
+  maxConfigBytes = parseBytes("max-config-bytes", values["max-config-bytes"]);
+  drainSeconds = parseSeconds("drain-timeout", values["drain-timeout"], 0);
 } catch (error) {
   console.error(`xds-file-source: ${(error as Error).message}`);
   process.exit(2);
@@ -134,6 +161,10 @@ const source = values.replica
   ? undefined
   : new FileSource({
       path: values.config,
+      recheckMs: recheckSeconds * 1000,
+      ...(pollSeconds !== undefined ? { pollMs: pollSeconds * 1000 } : {}),
+      maxConfigBytes,
+      maxConfigBytesFlag: "--max-config-bytes",
       log,
       ...(replicated ? { onApplied: replicated.publish } : {}),
       ...(security.limits?.maxWatchesPerNode ? { maxWatchesPerNode: security.limits.maxWatchesPerNode } : {}),
@@ -146,6 +177,9 @@ if (source) {
 const cache = replicated?.cache ?? source?.cache;
 if (!cache) throw new Error("unreachable: neither a store nor a config");
 
+// One registry for the server's metrics and the file-source's, served at /metrics.
+const registry = new Registry();
+if (source) registerConfigMetrics(registry, () => source.status);
 const shutdown = new AbortController();
 const builder = XdsServer.builder();
 if (tls) builder.withTls(tls);
@@ -153,9 +187,9 @@ const authorizer = authorizerOf(security);
 if (authorizer) builder.withAuthorizer(authorizer.authorize, authorizer.options);
 const server = await builder
   .withCache(cache)
-  .withConfig(limitsOf(security))
+  .withConfig({ ...limitsOf(security), drainTimeoutMs: Math.round(drainSeconds * 1000) })
   .withHealthService()
-  .withMetrics()
+  .withMetrics(registry)
   .withReflection()
   .withLogger({
     debug() {},
@@ -212,20 +246,20 @@ const stopTls =
       )
     : () => {};
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    log("info", `${signal}: shutting down`);
+onShutdownSignals({
+  log,
+  // The server's drain fits in the drain timeout; closing the admin port and resigning from etcd take the rest.
+  deadlineMs: Math.round(drainSeconds * 1000) + 2000,
+  graceful: async () => {
     shutdown.abort();
-    void server.shutdown().then(async () => {
-      await admin.close();
-      stopTls();
-      source?.close();
-      // Resigning lets a standby take over at once instead of after the lease TTL.
-      await replicated?.close();
-      process.exit(0);
-    });
-  });
-}
+    await server.shutdown();
+    await admin.close();
+    stopTls();
+    source?.close();
+    // Resigning lets a standby take over at once instead of after the lease TTL.
+    await replicated?.close();
+  },
+});
 
 /** Security settings: the `--security` file, then each flag over it. */
 function securityFrom(flags: typeof values): SecuritySettings {

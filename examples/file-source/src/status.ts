@@ -90,6 +90,9 @@ async function refresh() {
       const counts = Object.entries(r.counts).map(([k, n]) => n + " " + k).join(", ") || "no resources";
       document.getElementById("reload").innerHTML =
         '<div>Serving: <b>' + esc(counts) + '</b>' + (r.servingSince ? ' <span class="muted">since ' + esc(r.servingSince) + '</span>' : '') + '</div>' +
+        '<div>Config hash served <code id="served-hash">' + short(r.servedHash) + '</code>, on disk <code id="disk-hash">' + short(r.diskHash) + '</code> ' +
+        (r.stale ? '<span class="bad" id="config-stale">differs: the files on disk are not what is served</span>' : '<span class="ok" id="config-stale">same</span>') +
+        ' <span class="muted">checked ' + esc(r.checkedAt) + '</span></div>' +
         '<div>Last reload: ' + (r.ok ? '<span class="ok">applied</span>' : '<span class="bad" id="reload-error">rejected</span>') + ' <span class="muted">' + esc(r.at) + '</span></div>' +
         (r.ok ? '' : '<pre class="error">' + esc(r.problems.map((p) => [p.file, p.resource, p.field && ("field " + p.field), p.message].filter(Boolean).join(": ")).join("\\n")) + '</pre>');
     } else {

@@ -87,7 +87,11 @@ export const ServerConfig = z
      * instead of all at the end; smaller responses never wait for it.
      */
     maxConcurrentWrites: z.number().int().min(1).default(256),
-    /** How long shutdown lets open streams drain before ending them with UNAVAILABLE. */
+    /**
+     * How long the whole shutdown takes at most: open streams drain until up to
+     * 1 s (a quarter of it, if less) before it, are then ended with UNAVAILABLE,
+     * and every connection is closed when it expires.
+     */
     drainTimeoutMs: z.number().int().min(0).default(5_000),
   })
   .strict();

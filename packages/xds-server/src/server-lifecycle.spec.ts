@@ -61,6 +61,43 @@ describe("server lifecycle", () => {
     cache.close();
   });
 
+  it("finishes shutdown within the drain timeout while a client keeps its stream open", async () => {
+    const cache = new SnapshotCache();
+    cache.setSnapshot("n1", oneCluster());
+    const drainTimeoutMs = 800;
+    const server = await XdsServer.builder().withCache(cache).withConfig({ drainTimeoutMs }).serve("127.0.0.1:0");
+    const client = createClient(
+      AggregatedDiscoveryService,
+      createGrpcTransport({ baseUrl: `http://${server.address}` }),
+    );
+    const requests = requestQueue(DiscoveryRequestSchema);
+    requests.push({ node, typeUrl: TypeUrl.Cluster });
+    let started = 0;
+    let endedAfterMs = -1;
+    const outcome = (async () => {
+      try {
+        for await (const _ of client.streamAggregatedResources(requests)) {
+          if (started === 0) {
+            started = Date.now();
+            void server.shutdown();
+          }
+        }
+      } catch (e) {
+        endedAfterMs = Date.now() - started;
+        return e;
+      }
+      return undefined;
+    })();
+    const error = await outcome;
+    await server.shutdown();
+    const shutdownMs = Date.now() - started;
+    assert.ok(error instanceof ConnectError && error.code === Code.Unavailable, String(error));
+    // The stream ends with its status a grace period before the deadline, and all is closed by it.
+    assert.ok(endedAfterMs < drainTimeoutMs, `the stream ended ${endedAfterMs} ms after shutdown began`);
+    assert.ok(shutdownMs <= drainTimeoutMs + 100, `shutdown took ${shutdownMs} ms with a ${drainTimeoutMs} ms drain`);
+    cache.close();
+  });
+
   it("refuses a stream that onStreamOpen rejects, with that error's status", async () => {
     const cache = new SnapshotCache();
     const server = await XdsServer.builder()

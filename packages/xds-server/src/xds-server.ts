@@ -58,9 +58,10 @@ export interface XdsServerHandle {
   streams(): StreamView[];
   /**
    * Graceful shutdown: health NOT_SERVING, new streams refused, GOAWAY on every
-   * connection, then after the drain timeout the remaining xDS streams end
-   * with UNAVAILABLE so their clients reconnect elsewhere. Resolves once every
-   * connection has closed. Idempotent.
+   * connection, then the remaining xDS streams end with UNAVAILABLE so their
+   * clients reconnect elsewhere (up to 1 s, at most a quarter of the drain
+   * timeout, before it expires). Resolves once every connection has closed,
+   * within `drainTimeoutMs`. Idempotent.
    */
   shutdown(): Promise<void>;
   /** Closes every connection now. */
@@ -358,10 +359,14 @@ export class XdsServerBuilder {
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const session of sessions) if (!session.closed) session.close();
           for (const stream of h2streams) if (stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-          const drained = await Promise.race([
-            closed.then(() => true),
-            new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.drainTimeoutMs).unref()),
-          ]);
+          // The whole shutdown fits in drainTimeoutMs: streams still open are ended
+          // with UNAVAILABLE at endGraceMs before it, so their statuses are out and
+          // the connections closed when it expires (orchestrators size grace periods by it).
+          const deadline = Date.now() + config.drainTimeoutMs;
+          const endGraceMs = Math.min(1000, Math.floor(config.drainTimeoutMs / 4));
+          const until = (at: number) =>
+            new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(0, at - Date.now())).unref());
+          const drained = await Promise.race([closed.then(() => true), until(deadline - endGraceMs)]);
           if (!drained) {
             logger.info({ streams: streams.size }, "drain timeout: ending remaining streams with UNAVAILABLE");
             for (const abort of [...lifecycle.aborters]) {
@@ -369,16 +374,13 @@ export class XdsServerBuilder {
             }
             // The aborted streams' statuses go out within a few turns; streams whose
             // client never half-closes would then hold the connection open.
-            for (let turn = 0; turn < 20 && h2streams.size > 0; turn++) {
+            for (let turn = 0; turn < 20 && h2streams.size > 0 && Date.now() + 10 < deadline; turn++) {
               await new Promise((resolve) => setTimeout(resolve, 10));
               for (const stream of h2streams) {
                 if (stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
               }
             }
-            const ended = await Promise.race([
-              closed.then(() => true),
-              new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000).unref()),
-            ]);
+            const ended = await Promise.race([closed.then(() => true), until(deadline)]);
             if (!ended) for (const session of sessions) session.destroy();
             await closed;
           }

@@ -21,6 +21,12 @@ export interface ControlPlane {
   kill(): Promise<void>;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
+  /** Sends `signal` without waiting. */
+  signal(signal: NodeJS.Signals): void;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  /** The exit code, null while running or when a signal ended it. */
+  exitCode(): number | null;
 }
 
 /** Starts `main.ts` with `args`; resolves once it printed where it serves. */
@@ -61,6 +67,11 @@ export async function startControlPlane(name: string, args: readonly string[]): 
     output: () => output,
     kill: () => signal("SIGKILL"),
     stop: () => signal("SIGTERM"),
+    signal: (sig) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    },
+    exited,
+    exitCode: () => child.exitCode,
   };
 }
 
