@@ -211,8 +211,8 @@ export class SotwModelClient implements ModelClient {
     if (names.length > 0) m.named = true;
     m.subscribed = new Set(names.filter((n) => n !== Wildcard));
     m.list = [...names];
-    const held = this.held.get(typeUrl);
-    for (const name of [...(held?.keys() ?? [])]) if (!covers(m, name)) held?.delete(name);
+    // The held copies of names left stay, as Envoy keeps them until a response replaces them: a SotW
+    // version_info still names them, and a resumed stream takes the client at its word (see README).
   }
 
   /** A request the server takes (its nonce is the last one sent): ACK or NACK semantics, then names. */
@@ -267,6 +267,8 @@ export class SotwModelClient implements ModelClient {
   }
 
   reconnect(connection: Connection, old: boolean): void {
+    // Applied, not ACKed: the stream ends now, an ACK on it would never be handled.
+    for (const m of this.#types.values()) for (const r of m.queue.splice(0)) this.#apply(r);
     this.cancel();
     this.#sentBefore += this.#streamSent;
     this.#receivedBefore += this.#call.received.length;
@@ -296,7 +298,6 @@ export class SotwModelClient implements ModelClient {
     for (const [typeUrl, m] of this.#types) {
       const size = this.ctx.world.size(this.ctx.node, typeUrl);
       const held = this.held.get(typeUrl) ?? new Map<string, string>();
-      for (const name of held.keys()) if (!covers(m, name)) fail(`holds ${typeUrl} ${name}, not subscribed`);
       if (size === undefined) continue;
       const selection = this.ctx.world.selection(this.ctx.node, typeUrl, (n) => covers(m, n));
       if (m.nacked !== undefined && setVersion(selection) === m.nacked) continue;
@@ -305,7 +306,8 @@ export class SotwModelClient implements ModelClient {
         if (held.get(name) !== version)
           fail(`at quiescence ${typeUrl} ${name} held at ${held.get(name)}, not ${version}`);
       }
-      if (isFull(typeUrl) && held.size !== selection.size) fail(`at quiescence ${typeUrl} holds ${[...held.keys()]}`);
+      const extra = [...held.keys()].filter((n) => covers(m, n) && !selection.has(n));
+      if (isFull(typeUrl) && extra.length > 0) fail(`at quiescence ${typeUrl} still holds ${extra}, which is gone`);
     }
   }
 
