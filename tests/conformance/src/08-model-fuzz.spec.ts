@@ -23,7 +23,7 @@ interface Regression {
 }
 const regressions = JSON.parse(readFileSync(regressionsFile, "utf8")) as Regression[];
 
-const runs = Number(process.env["FUZZ_RUNS"] ?? "") || 25;
+const runs = Number(process.env["FUZZ_RUNS"] ?? "") || 50;
 const seed = Number(process.env["FUZZ_SEED"] ?? "") || Date.now() % 2 ** 31;
 const maxSteps = 40;
 

@@ -158,10 +158,11 @@ export class SotwModelClient implements ModelClient {
         if (!covers(m, i.name) || !held.has(i.name)) fail(`heartbeat for ${i.name}, not subscribed or not held`);
       }
     } else {
-      for (const i of items) checkBody(this.ctx, r.typeUrl, i.name, i.version, m);
-      if (r.versionInfo === m.nacked) fail(`${r.typeUrl} version ${r.versionInfo} re-sent after its NACK`);
+      // The version first: a version shared by other content also shares its encoded response.
       const selection = this.ctx.world.selection(this.ctx.node, r.typeUrl, (n) => covers(m, n));
       this.ctx.ledger.record(r.typeUrl, selection, r.versionInfo);
+      for (const i of items) checkBody(this.ctx, r.typeUrl, i.name, i.version, m);
+      if (r.versionInfo === m.nacked) fail(`${r.typeUrl} version ${r.versionInfo} re-sent after its NACK`);
       if (isFull(r.typeUrl)) {
         const got = new Map(items.map((i) => [i.name, i.version]));
         if (setVersion(got) !== setVersion(selection)) {
