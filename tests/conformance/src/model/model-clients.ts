@@ -7,6 +7,7 @@
  * Steps run only once the previous step's traffic has settled (see harness),
  * so the mirror is exact, not a guess about races.
  */
+import type { DescMessage } from "@bufbuild/protobuf";
 import { covers, Wildcard } from "@nebucloud/xds-cache";
 import {
   type DeltaDiscoveryResponse,
@@ -82,6 +83,67 @@ function checkBody(
   if (owner !== ctx.node) fail(`received ${typeUrl} ${name} of node ${owner ?? "none"}, the client is ${ctx.node}`);
 }
 
+/** One client's stream and its counts, kept across the streams a reconnect opens. */
+abstract class StreamClient<S extends DescMessage> {
+  protected call: GrpcCall<S>;
+  /** Responses of the current stream already checked. */
+  protected taken = 0;
+  #sentBefore = 0;
+  #receivedBefore = 0;
+  #streamSent = 0;
+  #nodeSent = false;
+
+  constructor(
+    connection: Connection,
+    readonly spec: ClientSpec,
+    readonly ctx: ClientContext,
+    private readonly protocol: "sotw" | "delta",
+    private readonly schema: S,
+    private readonly requestSchema: DescMessage,
+  ) {
+    this.call = this.#open(connection);
+  }
+
+  #open(connection: Connection): GrpcCall<S> {
+    return new GrpcCall(
+      connection,
+      streamPath(this.protocol, this.spec.ads ? undefined : stepType(this.spec, 0)),
+      this.schema,
+    );
+  }
+
+  get sent(): number {
+    return this.#sentBefore + this.#streamSent;
+  }
+
+  get received(): number {
+    return this.#receivedBefore + this.call.received.length;
+  }
+
+  /** Sends a request; the node goes on the stream's first. */
+  protected send(init: object): void {
+    const withNode = this.#nodeSent ? init : { ...init, node: { id: this.ctx.nodeKey } };
+    this.#nodeSent = true;
+    this.#streamSent++;
+    this.call.send(this.requestSchema, withNode as never);
+  }
+
+  /** Ends the stream (RST_STREAM CANCEL) and opens a new one on `connection`. */
+  protected reopen(connection: Connection): void {
+    this.cancel();
+    this.#sentBefore += this.#streamSent;
+    this.#receivedBefore += this.call.received.length;
+    this.#streamSent = 0;
+    this.taken = 0;
+    this.#nodeSent = false;
+    this.call = this.#open(connection);
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
 interface SotwTypeMirror {
   wildcard: boolean;
   named: boolean;
@@ -95,55 +157,24 @@ interface SotwTypeMirror {
 }
 
 /** A SotW client (ADS or one type). */
-export class SotwModelClient implements ModelClient {
-  #call: GrpcCall<typeof DiscoveryResponseSchema>;
-  #taken = 0;
-  #sentBefore = 0;
-  #receivedBefore = 0;
-  #streamSent = 0;
-  #nodeSent = false;
+export class SotwModelClient extends StreamClient<typeof DiscoveryResponseSchema> implements ModelClient {
   /** Per type: the mirror of the server's view of this stream. */
   #types = new Map<string, SotwTypeMirror>();
   /** Per type: name -> content version held, and the version applied; kept across streams. */
   readonly held = new Map<string, Map<string, string>>();
   readonly applied = new Map<string, string>();
 
-  constructor(
-    connection: Connection,
-    readonly spec: ClientSpec,
-    readonly ctx: ClientContext,
-  ) {
-    this.#call = this.#open(connection);
+  constructor(connection: Connection, spec: ClientSpec, ctx: ClientContext) {
+    super(connection, spec, ctx, "sotw", DiscoveryResponseSchema, SotwRequest);
   }
 
-  #open(connection: Connection) {
-    return new GrpcCall(
-      connection,
-      streamPath("sotw", this.spec.ads ? undefined : stepType(this.spec, 0)),
-      DiscoveryResponseSchema,
-    );
-  }
-
-  get sent() {
-    return this.#sentBefore + this.#streamSent;
-  }
-  get received() {
-    return this.#receivedBefore + this.#call.received.length;
-  }
   subscribedTypes() {
     return this.#types.size;
   }
 
-  #send(init: Parameters<GrpcCall<typeof DiscoveryResponseSchema>["send"]>[1] & object): void {
-    const withNode = this.#nodeSent ? init : { ...init, node: { id: this.ctx.nodeKey } };
-    this.#nodeSent = true;
-    this.#streamSent++;
-    this.#call.send(SotwRequest, withNode as never);
-  }
-
   take(): void {
-    while (this.#taken < this.#call.received.length) {
-      const response = this.#call.received[this.#taken++] as DiscoveryResponse;
+    while (this.taken < this.call.received.length) {
+      const response = this.call.received[this.taken++] as DiscoveryResponse;
       this.#check(response);
     }
   }
@@ -220,7 +251,7 @@ export class SotwModelClient implements ModelClient {
   #request(typeUrl: string, names: readonly string[], nonce: string, error: boolean): void {
     const m = this.#mirror(typeUrl);
     const first = m.lastNonce === "" && m.list.length === 0 && !m.named && !m.wildcard;
-    this.#send({
+    this.send({
       typeUrl,
       versionInfo: this.applied.get(typeUrl) ?? "",
       responseNonce: nonce,
@@ -258,7 +289,7 @@ export class SotwModelClient implements ModelClient {
   stale(typeUrl: string, names: readonly string[]): void {
     const m = this.#types.get(typeUrl);
     if (!m || m.lastNonce === "") return;
-    this.#send({
+    this.send({
       typeUrl,
       versionInfo: "stale",
       responseNonce: `stale-${m.lastNonce}`,
@@ -270,13 +301,7 @@ export class SotwModelClient implements ModelClient {
   reconnect(connection: Connection, old: boolean): void {
     // Applied, not ACKed: the stream ends now, an ACK on it would never be handled.
     for (const m of this.#types.values()) for (const r of m.queue.splice(0)) this.#apply(r);
-    this.cancel();
-    this.#sentBefore += this.#streamSent;
-    this.#receivedBefore += this.#call.received.length;
-    this.#streamSent = 0;
-    this.#taken = 0;
-    this.#nodeSent = false;
-    this.#call = this.#open(connection);
+    this.reopen(connection);
     const before = this.#types;
     this.#types = new Map();
     for (const [typeUrl, m] of before) {
@@ -311,10 +336,6 @@ export class SotwModelClient implements ModelClient {
       if (isFull(typeUrl) && extra.length > 0) fail(`at quiescence ${typeUrl} still holds ${extra}, which is gone`);
     }
   }
-
-  cancel(): void {
-    this.#call.cancel();
-  }
 }
 
 interface DeltaTypeMirror {
@@ -325,50 +346,19 @@ interface DeltaTypeMirror {
 }
 
 /** A delta client (ADS or one type). */
-export class DeltaModelClient implements ModelClient {
-  #call: GrpcCall<typeof DeltaDiscoveryResponseSchema>;
-  #taken = 0;
-  #sentBefore = 0;
-  #receivedBefore = 0;
-  #streamSent = 0;
-  #nodeSent = false;
+export class DeltaModelClient extends StreamClient<typeof DeltaDiscoveryResponseSchema> implements ModelClient {
   #types = new Map<string, DeltaTypeMirror>();
   /** Per type: name -> version held; kept across streams. */
   readonly held = new Map<string, Map<string, string>>();
   /** Per type: name -> the version (or "removed") the client NACKed; the server believes it applied it. */
   readonly tainted = new Map<string, Map<string, string>>();
 
-  constructor(
-    connection: Connection,
-    readonly spec: ClientSpec,
-    readonly ctx: ClientContext,
-  ) {
-    this.#call = this.#open(connection);
+  constructor(connection: Connection, spec: ClientSpec, ctx: ClientContext) {
+    super(connection, spec, ctx, "delta", DeltaDiscoveryResponseSchema, DeltaRequest);
   }
 
-  #open(connection: Connection) {
-    return new GrpcCall(
-      connection,
-      streamPath("delta", this.spec.ads ? undefined : stepType(this.spec, 0)),
-      DeltaDiscoveryResponseSchema,
-    );
-  }
-
-  get sent() {
-    return this.#sentBefore + this.#streamSent;
-  }
-  get received() {
-    return this.#receivedBefore + this.#call.received.length;
-  }
   subscribedTypes() {
     return this.#types.size;
-  }
-
-  #send(init: object): void {
-    const withNode = this.#nodeSent ? init : { ...init, node: { id: this.ctx.nodeKey } };
-    this.#nodeSent = true;
-    this.#streamSent++;
-    this.#call.send(DeltaRequest, withNode as never);
   }
 
   #heldOf(typeUrl: string): Map<string, string> {
@@ -390,8 +380,8 @@ export class DeltaModelClient implements ModelClient {
   }
 
   take(): void {
-    while (this.#taken < this.#call.received.length) {
-      const r = this.#call.received[this.#taken++] as DeltaDiscoveryResponse;
+    while (this.taken < this.call.received.length) {
+      const r = this.call.received[this.taken++] as DeltaDiscoveryResponse;
       const m = this.#types.get(r.typeUrl) ?? fail(`delta response for ${r.typeUrl}, never requested`);
       const held = this.#heldOf(r.typeUrl);
       const taint = this.#taintOf(r.typeUrl);
@@ -454,7 +444,7 @@ export class DeltaModelClient implements ModelClient {
     const held = this.#heldOf(typeUrl);
     const taint = this.#taintOf(typeUrl);
     const initialVersions = initial ? Object.fromEntries(held) : undefined;
-    this.#send({
+    this.send({
       typeUrl,
       resourceNamesSubscribe: subscribe,
       resourceNamesUnsubscribe: unsubscribe,
@@ -509,7 +499,7 @@ export class DeltaModelClient implements ModelClient {
     const r = this.#types.get(typeUrl)?.queue.shift();
     if (!r) return;
     this.#apply(r);
-    this.#send({ typeUrl, responseNonce: r.nonce });
+    this.send({ typeUrl, responseNonce: r.nonce });
   }
 
   nack(typeUrl: string): void {
@@ -518,7 +508,7 @@ export class DeltaModelClient implements ModelClient {
     const taint = this.#taintOf(typeUrl);
     for (const resource of r.resources) if (resource.resource) taint.set(resource.name, resource.version);
     for (const name of r.removedResources) taint.set(name, "removed");
-    this.#send({ typeUrl, responseNonce: r.nonce, errorDetail: { code: 3, message: "rejected by the model client" } });
+    this.send({ typeUrl, responseNonce: r.nonce, errorDetail: { code: 3, message: "rejected by the model client" } });
   }
 
   stale(typeUrl: string, names: readonly string[]): void {
@@ -532,13 +522,7 @@ export class DeltaModelClient implements ModelClient {
   reconnect(connection: Connection, old: boolean): void {
     // Applied, not ACKed: the stream ends now, an ACK on it would never be handled.
     for (const m of this.#types.values()) for (const r of m.queue.splice(0)) this.#apply(r);
-    this.cancel();
-    this.#sentBefore += this.#streamSent;
-    this.#receivedBefore += this.#call.received.length;
-    this.#streamSent = 0;
-    this.#taken = 0;
-    this.#nodeSent = false;
-    this.#call = this.#open(connection);
+    this.reopen(connection);
     const before = this.#types;
     this.#types = new Map();
     for (const [typeUrl, m] of before) {
@@ -574,9 +558,5 @@ export class DeltaModelClient implements ModelClient {
         fail(`at quiescence delta ${typeUrl} ${name} held at ${has ?? "nothing"}, expected ${want ?? "nothing"}`);
       }
     }
-  }
-
-  cancel(): void {
-    this.#call.cancel();
   }
 }
