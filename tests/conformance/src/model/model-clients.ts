@@ -60,6 +60,16 @@ const fail = (what: string): never => {
   throw new Error(what);
 };
 
+/** The per-type map of `outer`, made empty on first use. */
+function inner(outer: Map<string, Map<string, string>>, typeUrl: string): Map<string, string> {
+  let map = outer.get(typeUrl);
+  if (!map) {
+    map = new Map();
+    outer.set(typeUrl, map);
+  }
+  return map;
+}
+
 /** The type a step names, or the client's own type on a per-type stream. */
 export function stepType(spec: ClientSpec, type: number): string {
   return (fuzzTypes[spec.ads ? type : spec.type] ?? fuzzTypes[0]).url;
@@ -128,8 +138,23 @@ abstract class StreamClient<S extends DescMessage> {
     this.call.send(this.requestSchema, withNode as never);
   }
 
+  /**
+   * Applies what each type's queue holds (not ACKed: the stream ends now, an
+   * ACK on it would never be handled), then ends the stream and opens a new
+   * one. Returns `mirrors`, for the caller to resubscribe from.
+   */
+  protected restream<M extends { queue: unknown[] }>(
+    connection: Connection,
+    mirrors: Map<string, M>,
+    apply: (response: M["queue"][number]) => void,
+  ): Map<string, M> {
+    for (const m of mirrors.values()) for (const r of m.queue.splice(0)) apply(r);
+    this.#reopen(connection);
+    return mirrors;
+  }
+
   /** Ends the stream (RST_STREAM CANCEL) and opens a new one on `connection`. */
-  protected reopen(connection: Connection): void {
+  #reopen(connection: Connection): void {
     this.cancel();
     this.#sentBefore += this.#streamSent;
     this.#receivedBefore += this.call.received.length;
@@ -299,10 +324,7 @@ export class SotwModelClient extends StreamClient<typeof DiscoveryResponseSchema
   }
 
   reconnect(connection: Connection, old: boolean): void {
-    // Applied, not ACKed: the stream ends now, an ACK on it would never be handled.
-    for (const m of this.#types.values()) for (const r of m.queue.splice(0)) this.#apply(r);
-    this.reopen(connection);
-    const before = this.#types;
+    const before = this.restream(connection, this.#types, (r) => this.#apply(r));
     this.#types = new Map();
     for (const [typeUrl, m] of before) {
       if (old) this.applied.set(typeUrl, "old-version");
@@ -362,21 +384,11 @@ export class DeltaModelClient extends StreamClient<typeof DeltaDiscoveryResponse
   }
 
   #heldOf(typeUrl: string): Map<string, string> {
-    let held = this.held.get(typeUrl);
-    if (!held) {
-      held = new Map();
-      this.held.set(typeUrl, held);
-    }
-    return held;
+    return inner(this.held, typeUrl);
   }
 
   #taintOf(typeUrl: string): Map<string, string> {
-    let taint = this.tainted.get(typeUrl);
-    if (!taint) {
-      taint = new Map();
-      this.tainted.set(typeUrl, taint);
-    }
-    return taint;
+    return inner(this.tainted, typeUrl);
   }
 
   take(): void {
@@ -520,10 +532,7 @@ export class DeltaModelClient extends StreamClient<typeof DeltaDiscoveryResponse
   }
 
   reconnect(connection: Connection, old: boolean): void {
-    // Applied, not ACKed: the stream ends now, an ACK on it would never be handled.
-    for (const m of this.#types.values()) for (const r of m.queue.splice(0)) this.#apply(r);
-    this.reopen(connection);
-    const before = this.#types;
+    const before = this.restream(connection, this.#types, (r) => this.#apply(r));
     this.#types = new Map();
     for (const [typeUrl, m] of before) {
       this.tainted.delete(typeUrl);
