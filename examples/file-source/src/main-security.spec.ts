@@ -2,12 +2,14 @@
 // bound to node groups, certificate rotation without a restart, and start-up
 // errors that name the file. Real processes, real openssl certificates.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -230,6 +232,27 @@ describe("the main job locked down with --tls-cert, --tls-key, --client-ca and -
       assert.deepEqual(names, ["edge-cert"]);
       break;
     }
+  });
+
+  it("answers xdsctl with the identity's client certificate for its own node, and refuses another's", async () => {
+    const xdsctl = fileURLToPath(new URL("../../../packages/xds-client/dist/bin/xdsctl.js", import.meta.url));
+    const certFlags = ["--ca", join(dir, "ca.pem"), "--cert", join(dir, "edge.pem"), "--key", join(dir, "edge.key")];
+    const get = (node: string, cluster: string) =>
+      promisify(execFile)(
+        process.execPath,
+        [xdsctl, "get", "clusters", "--server", xds, "--node", node, "--cluster", cluster, ...certFlags, "-o", "json"],
+        { timeout: 20_000 },
+      ).then(
+        (r) => ({ ok: true, out: r.stdout }),
+        (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` }),
+      );
+    const own = await get("edge-9", "edge-eu");
+    assert.ok(own.ok, own.out);
+    assert.match(own.out, /edge-cluster/);
+    const other = await get("edge-9", "api");
+    assert.equal(other.ok, false);
+    assert.doesNotMatch(other.out, /api-cluster/);
+    assert.match(other.out, /PERMISSION_DENIED|permission|may not/i);
   });
 
   it("refuses a caller without a certificate on every group", async () => {
