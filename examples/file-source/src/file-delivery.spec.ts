@@ -25,6 +25,7 @@ import { TypeUrl } from "@nebucloud/xds-core";
 import { Registry } from "prom-client";
 import { registerConfigMetrics } from "./config-metrics.js";
 import { FileSource, type FileSourceOptions, sharedKey } from "./file-source.js";
+import { until } from "./test-support/until.js";
 
 const bundled = readFileSync(fileURLToPath(new URL("../config/default.yaml", import.meta.url)), "utf8");
 
@@ -42,14 +43,6 @@ function withClusters(extra: number): string {
   return bundled.replace(/^clusters:\n/m, `clusters:\n${clusters}`);
 }
 
-async function until(condition: () => boolean, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return condition();
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const sources: FileSource[] = [];
