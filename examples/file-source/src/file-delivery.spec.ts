@@ -25,6 +25,7 @@ import { TypeUrl } from "@nebucloud/xds-core";
 import { Registry } from "prom-client";
 import { registerConfigMetrics } from "./config-metrics.js";
 import { FileSource, type FileSourceOptions, sharedKey } from "./file-source.js";
+import { until } from "./test-support/until.js";
 
 const bundled = readFileSync(fileURLToPath(new URL("../config/default.yaml", import.meta.url)), "utf8");
 
@@ -42,14 +43,6 @@ function withClusters(extra: number): string {
   return bundled.replace(/^clusters:\n/m, `clusters:\n${clusters}`);
 }
 
-async function until(condition: () => boolean, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return condition();
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const sources: FileSource[] = [];
@@ -68,6 +61,14 @@ async function serve(path: string, options: Partial<FileSourceOptions> = {}): Pr
 }
 const clusterCount = (source: FileSource) => source.cache.getSnapshot(sharedKey)?.resources(TypeUrl.Cluster).size ?? 0;
 const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `file-delivery-${name}-`));
+
+/** `xds.yaml` with two clusters in a new directory, served by a new FileSource. */
+async function serveNewFile(name: string, options: Partial<FileSourceOptions> = {}) {
+  const dir = tempDir(name);
+  const file = join(dir, "xds.yaml");
+  writeFileSync(file, withClusters(1));
+  return { dir, file, source: await serve(file, options) };
+}
 
 /**
  * A Kubernetes ConfigMap volume as the kubelet's atomic writer lays it out:
@@ -124,10 +125,7 @@ describe("file delivery", () => {
   });
 
   it("never serves the empty file of a truncate-and-write, and loads what is written after", async () => {
-    const dir = tempDir("truncate");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file);
+    const { file, source } = await serveNewFile("truncate");
     const served = source.cache.getSnapshot(sharedKey);
     writeFileSync(file, ""); // O_TRUNC, then the writer is slow to write
     assert.ok(await until(() => !source.status.ok), "the empty file was not rejected");
@@ -139,10 +137,7 @@ describe("file delivery", () => {
   });
 
   it("picks up a file replaced by a new inode", async () => {
-    const dir = tempDir("inode");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file);
+    const { dir, file, source } = await serveNewFile("inode");
     // A new inode under the same name (cp --remove-destination, or a tool that writes a fresh file).
     const fresh = join(dir, "fresh");
     writeFileSync(fresh, withClusters(2));
@@ -153,10 +148,7 @@ describe("file delivery", () => {
   });
 
   it("keeps serving a deleted file's config, and loads it again when it is restored", async () => {
-    const dir = tempDir("deleted");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file);
+    const { file, source } = await serveNewFile("deleted");
     const served = source.cache.getSnapshot(sharedKey);
     rmSync(file);
     assert.ok(await until(() => !source.status.ok));
@@ -201,10 +193,7 @@ describe("file delivery", () => {
   });
 
   it("with pollMs, reads the file on a timer and watches no directory", async () => {
-    const dir = tempDir("poll");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file, { pollMs: 100 });
+    const { file, source } = await serveNewFile("poll", { pollMs: 100 });
     assert.deepEqual(source.watchedDirectories, []);
     writeFileSync(file, withClusters(2));
     assert.ok(await until(() => clusterCount(source) === 3));
@@ -226,10 +215,7 @@ describe("file delivery", () => {
   });
 
   it("reports a served hash that differs from the one on disk, on the status and as xds_config_stale", async () => {
-    const dir = tempDir("stale");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file);
+    const { file, source } = await serveNewFile("stale");
     const registry = new Registry();
     registerConfigMetrics(registry, () => source.status);
     const stale = async () => (await registry.getSingleMetric("xds_config_stale")?.get())?.values[0]?.value;
@@ -246,10 +232,10 @@ describe("file delivery", () => {
   });
 
   it("refuses a config over the size limit with a message naming its size and the flag", async () => {
-    const dir = tempDir("size");
-    const file = join(dir, "xds.yaml");
-    writeFileSync(file, withClusters(1));
-    const source = await serve(file, { maxConfigBytes: 64 * 1024, maxConfigBytesFlag: "--max-config-bytes" });
+    const { file, source } = await serveNewFile("size", {
+      maxConfigBytes: 64 * 1024,
+      maxConfigBytesFlag: "--max-config-bytes",
+    });
     const served = source.cache.getSnapshot(sharedKey);
     const big = `${withClusters(1)}\n# ${"x".repeat(100 * 1024)}\n`;
     writeFileSync(file, big);

@@ -6,17 +6,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { TypeUrl } from "@nebucloud/xds-core";
 import { FileSource, sharedKey } from "./file-source.js";
+import { until } from "./test-support/until.js";
 
 const bundled = readFileSync(fileURLToPath(new URL("../config/default.yaml", import.meta.url)), "utf8");
-
-async function until(condition: () => boolean, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return condition();
-}
 
 const endpointPort = (source: FileSource) => {
   const cla = source.cache.getSnapshot(sharedKey)?.resources(TypeUrl.Endpoint).get("greeter")?.message as

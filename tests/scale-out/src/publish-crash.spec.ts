@@ -15,18 +15,11 @@ import { type EtcdServer, findEtcd, startEtcd } from "@nebucloud/xds-etcd/testin
 import { type ControlPlane, startControlPlane, storeStatus } from "./support/control-plane.js";
 import { FailoverClient } from "./support/failover-client.js";
 import { fleetConfig } from "./support/fleet-config.js";
+import { until } from "./support/until.js";
 
 const skip = findEtcd() ? false : "no etcd binary (install Debian's etcd-server or set ETCD_BIN): skipped, not passed";
 // Enough clusters that a publish takes many transactions (etcd allows 128 operations in one).
 const CLUSTERS = Array.from({ length: 3000 }, (_, i) => `service-${i}`);
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** How many keys etcd holds under `prefix`, through its JSON gateway. */
 async function keysUnder(etcd: EtcdServer, prefix: string): Promise<number> {

@@ -15,6 +15,7 @@ import { type EtcdServer, findEtcd, startEtcd } from "@nebucloud/xds-etcd/testin
 import { admin, type ControlPlane, startControlPlane, storeStatus } from "./support/control-plane.js";
 import { FailoverClient } from "./support/failover-client.js";
 import { fleetConfig } from "./support/fleet-config.js";
+import { until } from "./support/until.js";
 
 const chromium = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 
@@ -41,15 +42,6 @@ const skip = findEtcd() ? false : "no etcd binary (install Debian's etcd-server 
 const CLUSTERS = Array.from({ length: 10 }, (_, i) => `service-${i}`);
 const CLIENTS = 30;
 const LEASE_TTL_S = 2;
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<number> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return Date.now() - started;
-}
 
 describe("replicas sharing state through etcd", { skip }, () => {
   let etcd: EtcdServer;

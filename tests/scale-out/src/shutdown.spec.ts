@@ -16,17 +16,10 @@ import { DiscoveryRequestSchema } from "@nebucloud/xds-proto/envoy/service/disco
 import { admin, type ControlPlane, startControlPlane } from "./support/control-plane.js";
 import { FailoverClient } from "./support/failover-client.js";
 import { fleetConfig } from "./support/fleet-config.js";
+import { until } from "./support/until.js";
 
 const CLUSTERS = Array.from({ length: 5 }, (_, i) => `service-${i}`);
 const DRAIN_S = 1;
-
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** One raw ADS stream: when the connection's GOAWAY and the stream's grpc-status arrived, in ms since `t0`. */
 function rawAdsStream(address: string) {
