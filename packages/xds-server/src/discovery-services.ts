@@ -31,6 +31,7 @@ import type { ServerMetrics } from "./metrics.js";
 import { peerKey } from "./peer.js";
 import type { PeerLimits } from "./peer-limits.js";
 import { guardSecrets } from "./secret-guard.js";
+import type { ServerParts } from "./server-parts.js";
 import { SotwStream, type TypeStatus } from "./sotw-stream.js";
 import type { StreamRegistry } from "./stream-registry.js";
 import type { TokenBucket } from "./token-bucket.js";
@@ -49,20 +50,11 @@ export const perTypeServices: ReadonlyArray<readonly [DescService, string]> = [
   [ExtensionConfigDiscoveryService, TypeUrl.ExtensionConfig],
 ];
 
-/** What the discovery services share with the rest of the server. */
-export interface DiscoveryContext {
-  readonly cache: Cache;
-  readonly types: ResourceTypeRegistry;
-  readonly config: ServerConfig;
-  readonly callbacks: ServerCallbacks;
-  readonly logger: Logger;
-  readonly metrics: ServerMetrics | undefined;
-  readonly streams: StreamRegistry;
+/** What the discovery services share with the rest of the server, and what only they use. */
+export interface DiscoveryContext extends ServerParts {
   readonly newStreams: TokenBucket | undefined;
   /** Streams and requests per peer; undefined when both limits are off. */
   readonly peerLimits?: PeerLimits | undefined;
-  /** Consulted per stream and type URL, and per fetch; undefined: every caller may speak for every node. */
-  readonly auth?: Authorization | undefined;
   /** Set once shutdown begins: new streams are refused. */
   readonly lifecycle: { closing: boolean; readonly aborters: Set<(reason: unknown) => void> };
 }
