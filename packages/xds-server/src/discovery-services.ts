@@ -2,7 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Cache } from "@nebucloud/xds-cache";
-import { type ResourceTypeRegistry, type ServerConfig, TypeUrl, XdsError } from "@nebucloud/xds-core";
+import { TypeUrl, XdsError } from "@nebucloud/xds-core";
 import type { Node } from "@nebucloud/xds-proto/envoy/config/core/v3/base_pb";
 import { ClusterDiscoveryService } from "@nebucloud/xds-proto/envoy/service/cluster/v3/cds_pb";
 import { AggregatedDiscoveryService } from "@nebucloud/xds-proto/envoy/service/discovery/v3/ads_pb";
@@ -22,18 +22,15 @@ import { ScopedRoutesDiscoveryService } from "@nebucloud/xds-proto/envoy/service
 import { RuntimeDiscoveryService } from "@nebucloud/xds-proto/envoy/service/runtime/v3/rtds_pb";
 import { SecretDiscoveryService } from "@nebucloud/xds-proto/envoy/service/secret/v3/sds_pb";
 import { type Authorization, authorizationRequest, requireAuthorized } from "./authorization.js";
-import type { ServerCallbacks, StreamInfo } from "./callbacks.js";
+import type { StreamInfo } from "./callbacks.js";
 import { DeltaStream } from "./delta-stream.js";
 import { anyOf } from "./discovery-response.js";
 import { isDisconnect, toConnectError } from "./grpc-error.js";
-import type { Logger } from "./logger.js";
-import type { ServerMetrics } from "./metrics.js";
 import { peerKey } from "./peer.js";
 import type { PeerLimits } from "./peer-limits.js";
 import { guardSecrets } from "./secret-guard.js";
 import type { ServerParts } from "./server-parts.js";
 import { SotwStream, type TypeStatus } from "./sotw-stream.js";
-import type { StreamRegistry } from "./stream-registry.js";
 import type { TokenBucket } from "./token-bucket.js";
 
 /** The per-type discovery services and the type each serves. */
